@@ -1,0 +1,127 @@
+"""Training and sampling a pixel-space DDPM (notebook 03).
+
+Training (Ho et al. 2020, algorithm 1): pick x_0 from the data, t uniformly, eps ~ N(0, I); form
+x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps and minimise || eps - eps_theta(x_t, t) ||^2.
+
+Sampling (algorithm 2, with the respacing of Nichol & Dhariwal 2021 so fewer than T steps can be used):
+from x_T ~ N(0, I), repeatedly estimate x_0 from the predicted noise, then draw x_{t'} from the
+posterior q(x_{t'} | x_t, x_0) of an earlier step t' < t. ``ddpm_step`` is the same computation as
+``diffusers.DDPMScheduler.step`` (epsilon prediction, "fixed_small" variance, clipping x_0 to [-1, 1]).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .schedules import q_sample
+
+
+def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """The simple epsilon loss L = E_{t, eps} || eps - eps_theta(x_t, t) ||^2 on a batch ``x0``."""
+    timesteps = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=generator, device=x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_t = q_sample(x0, timesteps, noise, alpha_bar)
+    return torch.mean((model(x_t, timesteps) - noise) ** 2)
+
+
+class EMA:
+    """Exponential moving average of a model's weights: theta_ema <- d * theta_ema + (1 - d) * theta.
+
+    Sampling from the averaged weights gives cleaner images than the last noisy SGD iterate
+    (DDPM uses d = 0.9999; a short run needs a shorter memory, so the decay warms up as
+    min(decay, (1 + n) / (10 + n)) after n updates, as in ``diffusers.training_utils.EMAModel``).
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.num_updates = 0
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.num_updates += 1
+        decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        for averaged, current in zip(self.model.parameters(), model.parameters()):
+            averaged.lerp_(current, 1.0 - decay)
+
+
+def inference_timesteps(num_train_timesteps: int, num_inference_steps: int) -> torch.Tensor:
+    """The decreasing timesteps a sampler visits: t_i = i * (T // N), i = N-1..0 ("leading" spacing,
+    ``diffusers.DDPMScheduler.set_timesteps``)."""
+    if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= num_train_timesteps:
+        raise ValueError(
+            f"num_inference_steps must be an integer in [1, {num_train_timesteps}], got {num_inference_steps!r}"
+        )
+    step_ratio = num_train_timesteps // num_inference_steps
+    return torch.arange(num_inference_steps - 1, -1, -1) * step_ratio
+
+
+def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
+              noise: torch.Tensor | None, clip: bool = True) -> torch.Tensor:
+    """One ancestral step x_t -> x_{prev_t} (DDPM eqs. 6-7 and 15, for an arbitrary earlier step prev_t).
+
+    x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)                     (clipped to [-1, 1])
+    mean   = sqrt(abar_prev) beta / (1 - abar_t) x0_hat + sqrt(alpha) (1 - abar_prev) / (1 - abar_t) x_t
+    var    = (1 - abar_prev) / (1 - abar_t) beta,   alpha = abar_t / abar_prev, beta = 1 - alpha,
+    and x_prev = mean + sqrt(var) noise, with no noise on the last step (prev_t < 0, abar_prev = 1).
+    """
+    abar_t = alpha_bar[t]
+    abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype)
+    alpha = abar_t / abar_prev
+    beta = 1 - alpha
+    x0_hat = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+    if clip:
+        x0_hat = x0_hat.clamp(-1, 1)
+    mean = (abar_prev.sqrt() * beta / (1 - abar_t)) * x0_hat + (alpha.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x_t
+    if prev_t < 0:
+        return mean
+    variance = ((1 - abar_prev) / (1 - abar_t) * beta).clamp(min=1e-20)
+    return mean + variance.sqrt() * noise
+
+
+@torch.no_grad()
+def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_inference_steps: int = 100,
+                generator: torch.Generator | None = None, image_shape: tuple[int, ...] = (1, 28, 28),
+                trajectory_every: int = 0, progress: bool = True):
+    """Draw ``num_images`` samples with :func:`ddpm_step`; returns images in [-1, 1].
+
+    With ``trajectory_every = k > 0`` also returns a list of (t, x_t) every k steps, for figures.
+    """
+    if not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
+    device = next(model.parameters()).device
+    alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)
+    timesteps = inference_timesteps(len(alpha_bar), num_inference_steps)
+    step_ratio = len(alpha_bar) // num_inference_steps
+    x = torch.randn((num_images, *image_shape), generator=generator, device=device)
+    trajectory = []
+    for i, t in enumerate(tqdm(timesteps.tolist(), desc="DDPM sampling", disable=not progress)):
+        eps = model(x, torch.full((num_images,), t, device=device))
+        noise = torch.randn(x.shape, generator=generator, device=device) if t > 0 else None
+        x = ddpm_step(eps, t, t - step_ratio, x, alpha_bar, noise)
+        if trajectory_every and (i % trajectory_every == 0 or t == 0):
+            trajectory.append((t, x.clone()))
+    return (x, trajectory) if trajectory_every else x
+
+
+def load_ddpm(name: str = "ddpm_mnist"):
+    """The shipped pixel DDPM: returns ``(ema_unet, alpha_bar, manifest)``, the UNet in eval mode.
+
+    The schedule is rebuilt from the configuration stored with the weights, so model and schedule match.
+    """
+    from .checkpoints import load_weights
+    from .schedules import alphas_cumprod, make_betas
+    from .unet import TinyUNet
+
+    state_dict, manifest = load_weights(name)
+    config = manifest["config"]
+    model = TinyUNet(tuple(config["channels"]))
+    model.load_state_dict(state_dict)
+    alpha_bar = alphas_cumprod(make_betas(config["schedule"], config["num_train_timesteps"])).float()
+    return model.eval(), alpha_bar, manifest

@@ -1,0 +1,141 @@
+"""Measuring generated digits (notebooks 03-06).
+
+Three numbers, all from a small MNIST classifier trained for the course (``scripts/train_classifier.py``):
+
+- **MNIST FID**: the Frechet distance between Gaussians fitted to the classifier's penultimate-layer
+  features of real and generated digits (Heusel et al. 2017, https://arxiv.org/abs/1706.08500, eq. 6):
+  FID = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)).
+  Inception-v3 features (the usual FID) need a download and are meant for 299x299 photographs; a
+  classifier trained on MNIST sees what matters in 28x28 digits. Its values are not comparable with
+  published FIDs, only with each other and with the *data floor*: the FID between two disjoint sets of
+  real digits of the same size, which is not 0 because of sampling noise.
+- **Confident share**: the fraction of samples the classifier assigns to some class with probability >= 0.9.
+- **Class histogram**: how the samples spread over the ten digits (mode collapse shows here).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class MnistClassifier(nn.Module):
+    """Three conv blocks and two linear layers; ``features`` returns the 128-d penultimate activations."""
+
+    FEATURE_DIM = 128
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 28 -> 14
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 14 -> 7
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 7 -> 3
+        )
+        self.hidden = nn.Linear(128 * 3 * 3, self.FEATURE_DIM)
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(self.FEATURE_DIM, 10)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1], [B, 1, 28, 28] -> features [B, 128]."""
+        return F.relu(self.hidden(self.conv(images).flatten(1)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(images)))
+
+
+def load_classifier() -> MnistClassifier:
+    """The course's shipped classifier (``data/mnist_classifier.safetensors``), in eval mode."""
+    from .checkpoints import load_weights
+
+    state_dict, _ = load_weights("mnist_classifier")
+    model = MnistClassifier()
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+@torch.no_grad()
+def classify(classifier: MnistClassifier, images: torch.Tensor, batch_size: int = 500):
+    """Features [N, 128] and class probabilities [N, 10] for images in [-1, 1]."""
+    features, probabilities = [], []
+    for batch in images.split(batch_size):
+        feature = classifier.features(batch.clamp(-1, 1))
+        features.append(feature)
+        probabilities.append(classifier.head(feature).softmax(dim=1))
+    return torch.cat(features), torch.cat(probabilities)
+
+
+def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (unbiased) covariance of features [N, D]."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise ValueError(f"features must be [N, D] with N >= 2, got shape {features.shape}")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix via its eigendecomposition."""
+    eigenvalues, eigenvectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2):
+
+    ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1^(1/2) sigma2 sigma1^(1/2))^(1/2)).
+
+    Tr((S1 S2)^(1/2)) is computed as the trace of the root of the symmetric matrix S1^(1/2) S2 S1^(1/2),
+    which has the same eigenvalues (Dowson & Landau 1982) and is numerically safer.
+    """
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"shapes do not match: mu {mu1.shape} / {mu2.shape}, sigma {sigma1.shape} / {sigma2.shape}")
+    root1 = _sqrt_psd(sigma1)
+    cross = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
+    trace_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+
+
+def mnist_fid(real_features: torch.Tensor, generated_features: torch.Tensor) -> float:
+    """FID between two sets of classifier features."""
+    return frechet_distance(*gaussian_statistics(real_features.numpy()), *gaussian_statistics(generated_features.numpy()))
+
+
+def confident_share(probabilities: torch.Tensor, threshold: float = 0.9) -> float:
+    """Fraction of samples whose most likely class has probability >= ``threshold``."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    return float((probabilities.max(dim=1).values >= threshold).float().mean())
+
+
+def class_histogram(probabilities: torch.Tensor) -> np.ndarray:
+    """Share of samples assigned to each digit 0-9 (sums to 1)."""
+    counts = torch.bincount(probabilities.argmax(dim=1), minlength=10).double()
+    return (counts / counts.sum()).numpy()
+
+
+def evaluate_samples(classifier: MnistClassifier, samples: torch.Tensor, real_features: torch.Tensor) -> dict:
+    """FID against ``real_features``, confident share and class histogram of ``samples`` in [-1, 1]."""
+    features, probabilities = classify(classifier, samples)
+    return {
+        "fid": mnist_fid(real_features, features),
+        "confident_share": confident_share(probabilities),
+        "class_histogram": class_histogram(probabilities),
+    }
+
+
+def real_feature_sets(classifier: MnistClassifier, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classifier features of two disjoint random sets of ``size`` MNIST test digits.
+
+    The first is the reference that generated digits are compared with; FID(first, second) is the data floor.
+    """
+    from .data import mnist_tensors
+
+    if not isinstance(size, int) or not 2 <= size <= 5000:
+        raise ValueError(f"size must be an integer in [2, 5000] (two disjoint sets of the 10,000 test digits), got {size!r}")
+    images, _ = mnist_tensors("test")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    reference, _ = classify(classifier, images[order[:size]])
+    other, _ = classify(classifier, images[order[size:2 * size]])
+    return reference, other

@@ -1,0 +1,124 @@
+"""Noise schedules and the closed-form forward process q(x_t | x_0) (notebook 02).
+
+DDPM (Ho et al. 2020, https://arxiv.org/abs/2006.11239) corrupts an image x_0 in T small steps,
+x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps. Composing the steps gives the closed form (eq. 4)
+
+    q(x_t | x_0) = N( sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I ),  alpha_bar_t = prod_{s<=t} (1 - beta_s),
+
+so any x_t is one line: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+A schedule is the choice of beta_1..beta_T; the signal-to-noise ratio SNR(t) = alpha_bar_t / (1 - alpha_bar_t)
+says how much of the image survives at step t (Kingma et al. 2021, https://arxiv.org/abs/2107.00630).
+Index t runs 0..T-1 here, as in ``diffusers``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+SCHEDULES = ("linear", "scaled_linear", "cosine", "sigmoid")
+
+
+def check_num_timesteps(num_timesteps: int) -> None:
+    if not isinstance(num_timesteps, int) or not 2 <= num_timesteps <= 100_000:
+        raise ValueError(f"num_timesteps must be an integer in [2, 100000], got {num_timesteps!r}")
+
+
+def linear_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """beta_t rising linearly from ``beta_start`` to ``beta_end`` (DDPM, Ho et al. 2020, section 4).
+
+    ``diffusers`` name: ``beta_schedule="linear"``.
+    """
+    check_num_timesteps(num_timesteps)
+    if not 0.0 < beta_start <= beta_end < 1.0:
+        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+    return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+
+
+def scaled_linear_betas(num_timesteps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012) -> torch.Tensor:
+    """sqrt(beta_t) linear in t: the schedule of Stable Diffusion (Rombach et al. 2022).
+
+    ``diffusers`` name: ``beta_schedule="scaled_linear"``.
+    """
+    check_num_timesteps(num_timesteps)
+    if not 0.0 < beta_start <= beta_end < 1.0:
+        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+    return torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float64) ** 2
+
+
+def cosine_betas(num_timesteps: int = 1000, offset: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """The cosine schedule of Nichol & Dhariwal 2021 (https://arxiv.org/abs/2102.09672, eq. 17).
+
+    alpha_bar(t) = f(t) / f(0),  f(t) = cos^2( (t/T + s) / (1 + s) * pi/2 ),  s = ``offset``;
+    beta_t = 1 - alpha_bar(t+1) / alpha_bar(t), clipped at ``max_beta`` so the last step is not singular.
+    ``diffusers`` name: ``beta_schedule="squaredcos_cap_v2"``.
+    """
+    check_num_timesteps(num_timesteps)
+
+    def alpha_bar(fraction: float) -> float:
+        return math.cos((fraction + offset) / (1 + offset) * math.pi / 2) ** 2
+
+    betas = [
+        min(1 - alpha_bar((i + 1) / num_timesteps) / alpha_bar(i / num_timesteps), max_beta)
+        for i in range(num_timesteps)
+    ]
+    return torch.tensor(betas, dtype=torch.float64)
+
+
+def sigmoid_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """beta_t following a sigmoid over [-6, 6], from ``beta_start`` to ``beta_end`` (GeoDiff, Xu et al. 2022).
+
+    ``diffusers`` name: ``beta_schedule="sigmoid"``.
+    """
+    check_num_timesteps(num_timesteps)
+    if not 0.0 < beta_start <= beta_end < 1.0:
+        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+    steps = torch.linspace(-6, 6, num_timesteps, dtype=torch.float64)
+    return torch.sigmoid(steps) * (beta_end - beta_start) + beta_start
+
+
+BETA_FUNCTIONS = {
+    "linear": linear_betas,
+    "scaled_linear": scaled_linear_betas,
+    "cosine": cosine_betas,
+    "sigmoid": sigmoid_betas,
+}
+DIFFUSERS_NAMES = {"linear": "linear", "scaled_linear": "scaled_linear", "cosine": "squaredcos_cap_v2", "sigmoid": "sigmoid"}
+
+
+def make_betas(schedule: str, num_timesteps: int = 1000) -> torch.Tensor:
+    """beta_1..beta_T (float64) for a schedule named in :data:`SCHEDULES`."""
+    if schedule not in BETA_FUNCTIONS:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    return BETA_FUNCTIONS[schedule](num_timesteps)
+
+
+def alphas_cumprod(betas: torch.Tensor) -> torch.Tensor:
+    """alpha_bar_t = prod_{s<=t} (1 - beta_s)  (DDPM eq. 4); ``diffusers``: ``scheduler.alphas_cumprod``."""
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def snr(alpha_bar: torch.Tensor) -> torch.Tensor:
+    """Signal-to-noise ratio SNR_t = alpha_bar_t / (1 - alpha_bar_t)  (Kingma et al. 2021, eq. 2)."""
+    return alpha_bar / (1.0 - alpha_bar)
+
+
+def check_timesteps(timesteps: torch.Tensor, num_timesteps: int) -> None:
+    if timesteps.numel() and (int(timesteps.min()) < 0 or int(timesteps.max()) >= num_timesteps):
+        raise ValueError(
+            f"timesteps must lie in [0, {num_timesteps - 1}], got values from "
+            f"{int(timesteps.min())} to {int(timesteps.max())}"
+        )
+
+
+def q_sample(x0: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """Sample x_t ~ q(x_t | x_0) in one step: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+
+    ``timesteps`` holds one integer per image in ``x0``; ``diffusers``: ``scheduler.add_noise(x0, noise, t)``.
+    """
+    timesteps = torch.as_tensor(timesteps, dtype=torch.long, device=x0.device).reshape(-1)
+    check_timesteps(timesteps, len(alpha_bar))
+    if noise.shape != x0.shape:
+        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    abar = alpha_bar.to(device=x0.device, dtype=x0.dtype)[timesteps].reshape(-1, *([1] * (x0.dim() - 1)))
+    return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise

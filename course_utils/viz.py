@@ -1,0 +1,65 @@
+"""Figures and animations shared by the notebooks."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import animation
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile images [N, 1, H, W] with values in [-1, 1] into one [rows*H, cols*W] array in [0, 1]."""
+    images = images.detach().float().cpu().add(1).div(2).clamp(0, 1)[:, 0]
+    count, height, width = images.shape
+    rows = -(-count // nrow)
+    grid = np.ones((rows * (height + pad) + pad, nrow * (width + pad) + pad), dtype=np.float32)
+    for index, image in enumerate(images.numpy()):
+        row, col = divmod(index, nrow)
+        top, left = pad + row * (height + pad), pad + col * (width + pad)
+        grid[top:top + height, left:left + width] = image
+    return grid
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale: float = 0.5):
+    """Show a batch of images in [-1, 1] as one grid; returns the matplotlib axes."""
+    grid = image_grid(images, nrow)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(scale * grid.shape[1] / 14, scale * grid.shape[0] / 14))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_trajectory(frames: list[tuple[int, torch.Tensor]], num_images: int = 8, label: str = "t"):
+    """One row per image, one column per (t, x_t) frame: a denoising trajectory as a static figure."""
+    fig, axes = plt.subplots(1, len(frames), figsize=(1.1 * len(frames), 1.1 * num_images))
+    for ax, (t, x) in zip(np.atleast_1d(axes), frames):
+        ax.imshow(image_grid(x[:num_images], nrow=1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{label}={t}", fontsize=8)
+        ax.set_axis_off()
+    return fig
+
+
+def animate_trajectory(frames: list[tuple[int, torch.Tensor]], nrow: int = 8, interval_ms: int = 150):
+    """An HTML (jshtml) animation of the frames; returns the HTML string.
+
+    Notebooks show it with ``IPython.display.HTML``; the static figure of :func:`show_trajectory` is
+    the fallback where JavaScript does not run (a PDF export, GitHub's renderer).
+    """
+    fig, ax = plt.subplots(figsize=(4, 4))
+    image = ax.imshow(image_grid(frames[0][1], nrow), cmap="gray", vmin=0, vmax=1)
+    title = ax.set_title("")
+    ax.set_axis_off()
+
+    def draw(index):
+        t, x = frames[index]
+        image.set_data(image_grid(x, nrow))
+        title.set_text(f"t = {t}")
+        return image, title
+
+    movie = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval_ms, blit=False)
+    html = movie.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return html

@@ -1,0 +1,80 @@
+"""Measure the shipped pixel DDPM: MNIST FID (with its data floor), confident share, class histogram.
+
+    python scripts/evaluate_ddpm.py --num-samples 1000 --steps 100 --write-manifest
+
+Samples with the notebook's default sampler (DDPM ancestral, respaced to --steps steps) and writes the
+figures into the "quality" entry of data/ddpm_mnist.json with --write-manifest.
+--from-state evaluates the EMA weights of an unfinished training run instead (runs/ddpm_mnist/state.pt).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
+from course_utils.data import DATA_DIR  # noqa: E402
+from course_utils.ddpm import load_ddpm, sample_ddpm  # noqa: E402
+from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
+from course_utils.unet import TinyUNet  # noqa: E402
+
+
+def model_from_state(state_path: Path):
+    state = torch.load(state_path, weights_only=True)
+    model = TinyUNet((32, 64, 128))
+    model.load_state_dict(state["ema"])
+    print(f"EMA weights of {state_path} at step {state['step']}")
+    return model.eval(), alphas_cumprod(make_betas("cosine", 1000)).float()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=100, help="sampler steps (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--from-state", type=Path, default=None)
+    parser.add_argument("--write-manifest", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model, alpha_bar = model_from_state(args.from_state) if args.from_state else load_ddpm()[:2]
+    classifier = load_classifier()
+    reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
+    data_floor = mnist_fid(reference, other)
+
+    generator = torch.Generator().manual_seed(args.seed)
+    started = time.time()
+    samples = torch.cat([
+        sample_ddpm(model, min(args.batch_size, args.num_samples - start), alpha_bar, args.steps, generator)
+        for start in range(0, args.num_samples, args.batch_size)
+    ])
+    seconds_per_image = (time.time() - started) / args.num_samples
+    result = evaluate_samples(classifier, samples, reference)
+    quality = {
+        "num_samples": args.num_samples, "sampler": f"DDPM ancestral, {args.steps} steps", "seed": args.seed,
+        "mnist_fid": round(result["fid"], 2), "data_floor_fid": round(data_floor, 2),
+        "confident_share": round(result["confident_share"], 4),
+        "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
+        "sampling_seconds_per_image": round(seconds_per_image, 4), "threads": args.threads,
+        "command": "python scripts/evaluate_ddpm.py " + " ".join(argv or sys.argv[1:]),
+    }
+    print(json.dumps(quality, indent=2))
+    if args.write_manifest:
+        manifest_file = DATA_DIR / "ddpm_mnist.json"
+        manifest = load_manifest(DATA_DIR / "ddpm_mnist.safetensors")
+        manifest["quality"] = quality
+        write_json(manifest_file, manifest)
+        print(f"updated {manifest_file}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""Execute course notebooks in place with their default parameters, so the stored outputs come from a real run.
+
+    python scripts/execute_notebooks.py                      # every notebooks/NN_*.ipynb
+    python scripts/execute_notebooks.py notebooks/02_forward_process.ipynb
+
+Each notebook runs in a fresh ``python3`` kernel with the working directory ``notebooks/`` and
+``HF_HUB_OFFLINE=1`` (the course runs offline), with a limit of 600 s per cell. The executed notebook
+replaces the file atomically (temporary file in the same folder, then ``os.replace``), so an error or
+an interruption leaves the previous version untouched. Prints each notebook's wall time; exits with
+status 1 if any notebook failed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+
+
+def default_notebooks() -> list[Path]:
+    """All ``notebooks/NN_name.ipynb``, in course order."""
+    return sorted(path for path in NOTEBOOK_DIR.glob("*.ipynb") if NOTEBOOK_NAME.match(path.name))
+
+
+def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; a notebook is an ordinary readable file
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            nbformat.write(nb, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def execute(path: Path, timeout: int = 600) -> float:
+    """Run ``path`` top to bottom and store the outputs in it; returns the wall time in seconds."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+        record_timing=False,  # no timestamps in the stored notebook: re-running gives a clean diff
+        coalesce_streams=True,  # one stdout output per cell, however the kernel happened to flush it
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    start = time.perf_counter()
+    client.execute(env=env)
+    elapsed = time.perf_counter() - start
+    nbformat.validate(nb)
+    write_atomically(nb, path)
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to execute (default: notebooks/NN_*.ipynb)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    args = parser.parse_args(argv)
+    if args.timeout < 1:
+        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    paths = [path.resolve() for path in args.notebooks] or default_notebooks()
+    if not paths:
+        parser.error(f"no notebooks named NN_name.ipynb in {NOTEBOOK_DIR}")
+    failed = []
+    for path in paths:
+        if not path.is_file():
+            print(f"{path}: no such notebook", file=sys.stderr)
+            failed.append(path)
+            continue
+        print(f"executing {path.name} ...", flush=True)
+        try:
+            elapsed = execute(path, args.timeout)
+        except CellExecutionError as error:
+            print(f"FAILED {path.name} (file left unchanged):\n{error}", file=sys.stderr)
+            failed.append(path)
+            continue
+        print(f"{path.name}: {elapsed:.1f} s wall time", flush=True)
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(path.name for path in failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

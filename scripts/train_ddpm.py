@@ -1,0 +1,128 @@
+"""Train the course's pixel-space DDPM on MNIST and export it to data/ddpm_mnist.safetensors.
+
+Resumable: the full training state (weights, EMA, optimizer, step) is saved every --save-every
+steps to --run-dir; running the same command again continues from there. Each step's batch and noise
+come from a generator seeded with (seed, step), so a run stopped and resumed sees the same data as one
+that never stopped, and training to N steps is the same whatever --steps a longer run was aiming for.
+
+    python scripts/train_ddpm.py --steps 12000 --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils.checkpoints import atomic_write, save_weights, write_json  # noqa: E402
+from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
+from course_utils.ddpm import EMA, ddpm_loss  # noqa: E402
+from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
+from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=12000, help="total optimizer steps (default 12000)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=500, help="linear learning-rate warm-up steps")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--channels", type=str, default="32,64,128", help="UNet widths per resolution")
+    parser.add_argument("--schedule", type=str, default="cosine")
+    parser.add_argument("--timesteps", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save-every", type=int, default=250)
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "ddpm_mnist")
+    parser.add_argument("--out", type=Path, default=DATA_DIR / "ddpm_mnist.safetensors")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    return args
+
+
+def learning_rate(step: int, base_lr: float, warmup: int) -> float:
+    """Linear warm-up, then constant: a constant rate keeps runs of any length comparable."""
+    return base_lr * min(1.0, (step + 1) / max(1, warmup))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    channels = tuple(int(c) for c in args.channels.split(","))
+    model = TinyUNet(channels)
+    ema = EMA(model, args.ema_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
+    images, _ = mnist_tensors("train")
+
+    state_path = args.run_dir / "state.pt"
+    log_path = args.run_dir / "log.csv"
+    step, wall_time = 0, 0.0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)  # our own file; weights_only all the same
+        model.load_state_dict(state["model"])
+        ema.model.load_state_dict(state["ema"])
+        ema.num_updates = state["ema_updates"]
+        optimizer.load_state_dict(state["optimizer"])
+        step, wall_time = state["step"], state["wall_time"]
+        print(f"resuming from step {step} ({wall_time / 60:.1f} min trained)", flush=True)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def save_state():
+        state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "ema_updates": ema.num_updates,
+                 "optimizer": optimizer.state_dict(), "step": step, "wall_time": wall_time}
+        atomic_write(state_path, lambda tmp: torch.save(state, tmp))
+
+    model.train()
+    running, started = 0.0, time.time()
+    while step < args.steps:
+        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator)]
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, args.lr, args.warmup)
+        loss = ddpm_loss(model, batch, alpha_bar, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        ema.update(model)
+        step += 1
+        running += loss.item()
+        if step % 100 == 0:
+            now = time.time()
+            wall_time += now - started
+            started = now
+            with open(log_path, "a", newline="") as handle:
+                csv.writer(handle).writerow([step, f"{running / 100:.5f}", f"{wall_time:.1f}"])
+            print(f"step {step}/{args.steps} loss {running / 100:.4f} {wall_time / 60:.1f} min", flush=True)
+            running = 0.0
+        if step % args.save_every == 0 or step == args.steps:
+            save_state()
+
+    config = {"channels": list(channels), "schedule": args.schedule, "num_train_timesteps": args.timesteps}
+    sha = save_weights(ema.model.state_dict(), args.out, config)
+    command = "python scripts/train_ddpm.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    write_json(args.out.with_suffix(".json"), {
+        "file": args.out.name, "sha256": sha, "command": command, "seed": args.seed, "steps": step,
+        "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
+        "parameters": count_parameters(model), "threads": args.threads,
+        "wall_time_minutes": round(wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
+        "quality": "measure with: python scripts/evaluate_ddpm.py",
+    })
+    print(f"wrote {args.out} (sha256 {sha[:12]}...)")
+
+
+if __name__ == "__main__":
+    main()

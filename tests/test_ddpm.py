@@ -1,0 +1,122 @@
+"""The hand-written DDPM pieces against diffusers, and the UNet's contract."""
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from course_utils.ddpm import EMA, ddpm_loss, ddpm_step, inference_timesteps, sample_ddpm
+from course_utils.schedules import DIFFUSERS_NAMES, alphas_cumprod, make_betas
+from course_utils.unet import TinyUNet, count_parameters, timestep_embedding
+
+
+def scheduler_and_alpha_bar(schedule="cosine", num_timesteps=1000):
+    scheduler = DDPMScheduler(num_train_timesteps=num_timesteps, beta_schedule=DIFFUSERS_NAMES[schedule],
+                              clip_sample=True, variance_type="fixed_small", prediction_type="epsilon")
+    return scheduler, alphas_cumprod(make_betas(schedule, num_timesteps)).float()
+
+
+def test_float32_schedules_agree_to_rounding():
+    # diffusers multiplies the alphas in float32, we in float64 and round once: they differ by rounding only.
+    # Near t = 0, 1 - alpha_bar is ~1e-5, so that rounding moves a sampler step by up to ~5e-5;
+    # the step tests below therefore pass the scheduler's own alphas_cumprod to test the formula exactly.
+    scheduler, alpha_bar = scheduler_and_alpha_bar()
+    torch.testing.assert_close(alpha_bar, scheduler.alphas_cumprod, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("num_inference_steps", [1000, 100, 7])
+def test_inference_timesteps_match_diffusers(num_inference_steps):
+    scheduler, _ = scheduler_and_alpha_bar()
+    scheduler.set_timesteps(num_inference_steps)
+    assert inference_timesteps(1000, num_inference_steps).tolist() == scheduler.timesteps.tolist()
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+@pytest.mark.parametrize("num_inference_steps", [1000, 50])
+def test_ddpm_step_equals_diffusers_step(schedule, num_inference_steps):
+    scheduler, _ = scheduler_and_alpha_bar(schedule)
+    alpha_bar = scheduler.alphas_cumprod
+    scheduler.set_timesteps(num_inference_steps)
+    step_ratio = 1000 // num_inference_steps
+    generator = torch.Generator().manual_seed(0)
+    for t in [int(scheduler.timesteps[0]), int(scheduler.timesteps[len(scheduler.timesteps) // 2]), step_ratio, 0]:
+        x_t = torch.randn(4, 1, 28, 28, generator=generator) * 1.5
+        eps = torch.randn(4, 1, 28, 28, generator=generator)
+        expected = scheduler.step(eps, t, x_t, generator=torch.Generator().manual_seed(t)).prev_sample
+        noise = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(t)) if t > 0 else None
+        ours = ddpm_step(eps, t, t - step_ratio, x_t, alpha_bar, noise)
+        torch.testing.assert_close(ours, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_ddpm_step_detects_a_wrong_posterior():
+    scheduler, alpha_bar = scheduler_and_alpha_bar()
+    x_t, eps = torch.randn(2, 1, 28, 28), torch.randn(2, 1, 28, 28)
+    expected = scheduler.step(eps, 500, x_t, generator=torch.Generator().manual_seed(1)).prev_sample
+    noise = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(1))
+    wrong = ddpm_step(eps, 500, 498, x_t, alpha_bar, noise)  # posterior of the wrong earlier step
+    assert not torch.allclose(wrong, expected, atol=1e-3)
+
+
+def test_full_sampling_loop_equals_diffusers_loop():
+    torch.manual_seed(0)
+    model = TinyUNet((8, 16)).eval()
+    scheduler, alpha_bar = scheduler_and_alpha_bar()
+    scheduler.set_timesteps(10)
+    ours = sample_ddpm(model, 2, alpha_bar, 10, generator=torch.Generator().manual_seed(3), progress=False)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 1, 28, 28, generator=generator)
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.step(model(x, t.repeat(2)), t, x, generator=generator).prev_sample
+    torch.testing.assert_close(ours, x, atol=1e-5, rtol=1e-5)
+
+
+def test_bad_step_count_is_rejected_with_its_range():
+    with pytest.raises(ValueError, match=r"num_inference_steps must be an integer in \[1, 1000\]"):
+        inference_timesteps(1000, 0)
+
+
+def test_unet_maps_images_to_same_shape_and_uses_the_timestep():
+    torch.manual_seed(0)
+    model = TinyUNet((8, 16, 32))
+    x = torch.randn(3, 1, 28, 28)
+    out_early, out_late = model(x, torch.tensor([1, 1, 1])), model(x, torch.tensor([900, 900, 900]))
+    assert out_early.shape == x.shape
+    assert not torch.allclose(out_early, out_late)
+    assert count_parameters(model) > 0
+    with pytest.raises(ValueError, match="channels"):
+        TinyUNet((12, 16))
+
+
+def test_timestep_embedding_matches_diffusers():
+    from diffusers.models.embeddings import get_timestep_embedding
+
+    timesteps = torch.tensor([0, 10, 999])
+    expected = get_timestep_embedding(timesteps, 32, flip_sin_to_cos=True, downscale_freq_shift=0)
+    torch.testing.assert_close(timestep_embedding(timesteps, 32), expected)
+
+
+def test_loss_decreases_when_training_a_tiny_model():
+    torch.manual_seed(0)
+    model = TinyUNet((8, 16))
+    _, alpha_bar = scheduler_and_alpha_bar()
+    x0 = torch.zeros(16, 1, 28, 28) - 1  # a blank image: easy to learn
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    losses = []
+    for step in range(30):
+        loss = ddpm_loss(model, x0, alpha_bar, torch.Generator().manual_seed(step % 3))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) < 0.5 * sum(losses[:3])
+
+
+def test_ema_moves_towards_the_model():
+    model = torch.nn.Linear(2, 2)
+    ema = EMA(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    before = ema.model.weight.clone()
+    ema.update(model)
+    assert torch.all(ema.model.weight > before) and torch.all(ema.model.weight < model.weight)
+    with pytest.raises(ValueError, match="decay"):
+        EMA(model, decay=1.0)

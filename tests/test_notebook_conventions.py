@@ -1,0 +1,138 @@
+"""Every course notebook follows docs/CONVENTIONS.md; checked statically, without running anything."""
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if re.fullmatch(r"\d\d_[A-Za-z0-9_]+\.ipynb", p.name))
+REPOSITORY = "diffusion-course/diffusion-course"
+MAX_BYTES = 3 * 1024 * 1024
+
+COLAB_BOOTSTRAP = f"""\
+# On Colab, fetch the course and install it; locally and on Binder it is installed already.
+import sys
+if "google.colab" in sys.modules:
+    !git clone --depth 1 https://github.com/{REPOSITORY} /content/diffusion-course
+    !pip install --quiet -e /content/diffusion-course
+    sys.path.insert(0, "/content/diffusion-course")"""
+
+
+def normalized(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def is_checked(cell) -> bool:
+    lines = cell.source.lstrip().splitlines()
+    return bool(lines) and lines[0].strip() == "# NBVAL_CHECK_OUTPUT"
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.name for p in NOTEBOOKS], scope="module")
+def notebook(request):
+    path = request.param
+    return path, nbformat.read(path, as_version=4)
+
+
+def test_the_course_has_notebooks():
+    assert NOTEBOOKS, "no notebooks/NN_name.ipynb found"
+
+
+def test_notebook_numbers_are_unique_and_consecutive():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(1, len(numbers) + 1)), [p.name for p in NOTEBOOKS]
+
+
+def test_every_notebook_is_on_the_readme_course_map():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [p.name for p in NOTEBOOKS if f"notebooks/{p.name}" not in readme]
+    assert not missing, f"add these notebooks to the course map in README.md: {missing}"
+
+
+def test_is_valid_nbformat_and_small(notebook):
+    path, nb = notebook
+    nbformat.validate(nb)
+    assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size / 2**20:.1f} MiB (limit 3 MiB)"
+
+
+def test_title_cell_has_colab_badge_for_this_notebook(notebook):
+    path, nb = notebook
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", "cell 1 must be the markdown title cell"
+    badge = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{path.name}"
+    assert badge in first.source, f"the Colab badge in cell 1 must link to {badge}"
+    links = re.findall(r"https://colab\.research\.google\.com/github/[^\s)]+", "\n".join(
+        c.source for c in nb.cells if c.cell_type == "markdown"))
+    wrong = [link for link in links if link != badge]
+    assert not wrong, f"Colab links to other notebooks: {wrong}"
+
+
+def test_first_code_cell_is_the_colab_bootstrap(notebook):
+    _, nb = notebook
+    assert nb.cells[1].cell_type == "code", "cell 2 must be the Colab bootstrap code cell"
+    assert normalized(nb.cells[1].source) == normalized(COLAB_BOOTSTRAP)
+
+
+def test_parameters_cell_has_only_literal_assignments(notebook):
+    _, nb = notebook
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"expected exactly one cell tagged 'parameters', found {len(tagged)}"
+    cell = tagged[0]
+    assert cell is code_cells(nb)[1], "the parameters cell must come right after the Colab bootstrap"
+    tree = ast.parse(cell.source)
+    assert tree.body, "the parameters cell is empty"
+    for statement in tree.body:
+        assert isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+            and isinstance(statement.targets[0], ast.Name), \
+            f"line {statement.lineno}: only `NAME = literal` assignments are allowed"
+        name = statement.targets[0].id
+        assert re.fullmatch(r"[A-Z][A-Z0-9_]*", name), f"parameter {name} must be UPPER_CASE"
+        try:
+            ast.literal_eval(statement.value)
+        except ValueError:
+            pytest.fail(f"parameter {name} is not a literal: {ast.unparse(statement.value)}")
+    commented = {tok.start[0] for tok in tokenize.generate_tokens(io.StringIO(cell.source).readline)
+                 if tok.type == tokenize.COMMENT}
+    uncommented = [s.targets[0].id for s in tree.body if s.lineno not in commented]
+    assert not uncommented, f"parameters without a comment on their line: {uncommented}"
+
+
+def test_has_a_checked_cell_with_stored_output_and_no_stderr(notebook):
+    _, nb = notebook
+    checked = [c for c in code_cells(nb) if is_checked(c)]
+    assert checked, "no cell begins with `# NBVAL_CHECK_OUTPUT`"
+    for cell in checked:
+        assert cell.outputs, f"checked cell has no stored output, nbval would compare nothing:\n{cell.source}"
+        streams = {o.get("name") for o in cell.outputs if o.output_type == "stream"}
+        assert "stderr" not in streams, f"checked cell writes to stderr (keep tqdm/warnings out):\n{cell.source}"
+
+
+def test_executed_top_to_bottom_in_one_run_without_errors(notebook):
+    _, nb = notebook
+    cells = code_cells(nb)
+    counts = [c.execution_count for c in cells]
+    assert None not in counts, "some code cells were never executed: run scripts/execute_notebooks.py"
+    assert counts == list(range(1, len(cells) + 1)), \
+        f"execution counts {counts} are not one clean top-to-bottom run: run scripts/execute_notebooks.py"
+    assert any(c.outputs for c in cells), "no stored outputs"
+    errors = [(i, o.get("ename")) for i, c in enumerate(cells) for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"error outputs stored in code cells {errors}"
+
+
+def test_nbgrader_markers_are_balanced(notebook):
+    _, nb = notebook
+    for cell in code_cells(nb):
+        for what in ("SOLUTION", "HIDDEN TESTS"):
+            begins = cell.source.count(f"### BEGIN {what}")
+            ends = cell.source.count(f"### END {what}")
+            assert begins == ends, f"unbalanced ### BEGIN/END {what} in:\n{cell.source}"

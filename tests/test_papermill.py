@@ -1,0 +1,108 @@
+"""The notebooks' `parameters` cells work: papermill runs them with other values, and bad values are refused.
+
+Each run compares what the notebook prints with what the stored (default) run printed, so a parameter
+that is accepted but ignored fails the test.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+papermill = pytest.importorskip("papermill")
+from papermill.exceptions import PapermillExecutionError  # noqa: E402
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NB01 = "01_noise_to_image.ipynb"
+NB02 = "02_forward_process.ipynb"
+
+
+def run(path: Path, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
+    return papermill.execute_notebook(
+        str(path), str(tmp_path / path.name), parameters=parameters, kernel_name="python3",
+        cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False, execution_timeout=600,
+    )
+
+
+def stdout(nb: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for o in cell.get("outputs", []) if o.output_type == "stream" and o.get("name") == "stdout")
+
+
+def stored_stdout(path: Path) -> str:
+    text = stdout(nbformat.read(path, as_version=4))
+    if not text:
+        pytest.skip(f"{path.name} has no stored outputs yet (run scripts/execute_notebooks.py)")
+    return text
+
+
+def toy_loop_rows(text: str) -> dict[int, float]:
+    """Notebook 01's toy-loop table: step -> std of the image (rows `step std corr corr`)."""
+    rows = re.findall(r"^\s*(\d+)\s+(\d+\.\d+)\s+[+-]\d+\.\d+\s+-?\d+\.\d+\s*$", text, re.MULTILINE)
+    return {int(step): float(std) for step, std in rows}
+
+
+def test_notebook_01_runs_with_more_smaller_steps(require_notebook, tmp_path):
+    path = require_notebook(NB01)
+    default = toy_loop_rows(stored_stdout(path))
+    assert max(default) == 10, "the stored run should use the default NUM_STEPS = 10"
+
+    text = stdout(run(path, tmp_path, NUM_STEPS=20, STEP_SIZE=0.05))
+    rows = toy_loop_rows(text)
+    assert sorted(rows) == list(range(21)), "the toy loop should take NUM_STEPS = 20 steps"
+    # each step adds noise of std STEP_SIZE: std after N steps is sqrt(1 + N * STEP_SIZE**2)
+    assert rows[20] == pytest.approx(math.sqrt(1 + 20 * 0.05**2), abs=0.02)
+    assert default[10] == pytest.approx(math.sqrt(1 + 10 * 0.1**2), abs=0.02)
+    assert rows[20] < default[10], "smaller steps should add less noise in total"
+    # 20 steps of 0.05 remove all of the noise, like the default 10 steps of 0.1
+    assert "noise left after the loop: +0.00 x the true noise" in text
+
+
+def test_notebook_01_reports_the_noise_left(require_notebook, tmp_path):
+    """A product NUM_STEPS * STEP_SIZE below 1 leaves noise, and the notebook says how much."""
+    path = require_notebook(NB01)
+    text = stdout(run(path, tmp_path, NUM_STEPS=4, STEP_SIZE=0.2))
+    assert "noise left after the loop: +0.20 x the true noise" in text
+
+
+def alpha_bar_rows(text: str) -> dict[int, float]:
+    """Notebook 02's closed-form table: t -> alpha_bar_t (rows `t alpha_bar | ...`)."""
+    rows = re.findall(r"^\s*(\d+)\s+(\d+\.\d+) \|", text, re.MULTILINE)
+    return {int(t): float(abar) for t, abar in rows}
+
+
+def test_notebook_02_runs_with_a_short_linear_schedule(require_notebook, tmp_path):
+    path = require_notebook(NB02)
+    default = alpha_bar_rows(stored_stdout(path))
+    assert max(default) == 999, "the stored run should use the default NUM_TIMESTEPS = 1000"
+
+    text = stdout(run(path, tmp_path, NUM_TIMESTEPS=50, SCHEDULE="linear"))
+    rows = alpha_bar_rows(text)
+    assert sorted(rows) == [0, 12, 25, 37, 49], "the tables should cover t = 0 .. NUM_TIMESTEPS - 1"
+    # linear schedule, T = 50: alpha_bar_t = prod_{s <= t} (1 - beta_s), betas from 1e-4 to 0.02
+    expected = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 50, dtype=torch.float64), 0)
+    for t, value in rows.items():
+        assert value == pytest.approx(expected[t].item(), abs=1e-4), t
+    assert rows[49] > 0.5 > default[999], "50 linear steps leave most of the signal, 1000 cosine steps none"
+    assert "of 50" in text and "of 1000" not in text
+
+
+def test_notebook_02_refuses_a_bad_parameter_by_name(require_notebook, tmp_path):
+    path = require_notebook(NB02)
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(path, tmp_path, NUM_TIMESTEPS=1)
+    assert raised.value.ename == "ValueError"
+    assert "NUM_TIMESTEPS" in str(raised.value)
+    assert "got 1" in raised.value.evalue
+
+
+def test_notebook_01_refuses_a_bad_parameter_by_name(require_notebook, tmp_path):
+    path = require_notebook(NB01)
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(path, tmp_path, STEP_SIZE=0)
+    assert raised.value.ename == "ValueError"
+    assert "STEP_SIZE" in raised.value.evalue

@@ -1,0 +1,66 @@
+"""course_utils.runtime.setup: reproducible seeds, fixed threads, a valid device, clear errors."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import runtime
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def draws():
+    return random.random(), float(np.random.rand()), torch.randn(5).tolist()
+
+
+def test_same_seed_same_numbers():
+    runtime.setup(seed=123, threads=1)
+    first = draws()
+    runtime.setup(seed=123, threads=1)
+    assert draws() == first
+
+
+def test_different_seed_different_numbers():
+    runtime.setup(seed=1, threads=1)
+    first = draws()
+    runtime.setup(seed=2, threads=1)
+    second = draws()
+    assert all(a != b for a, b in zip(first, second))
+
+
+def test_threads_are_set():
+    runtime.setup(seed=0, threads=1)
+    assert torch.get_num_threads() == 1
+    runtime.setup(seed=0, threads=2)
+    assert torch.get_num_threads() == 2
+
+
+def test_returns_a_device():
+    device = runtime.setup(seed=0, threads=1)
+    assert isinstance(device, torch.device)
+    assert device.type in ("cpu", "cuda", "mps")
+    assert runtime.setup(seed=0, threads=1, device="cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", None])
+def test_bad_threads_raise(threads):
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        runtime.setup(seed=0, threads=threads)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 0.5, "0", None])
+def test_bad_seed_raises(seed):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32\)"):
+        runtime.setup(seed=seed, threads=1)
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", "", "CPU"])
+def test_bad_device_raises(device):
+    with pytest.raises(ValueError, match="device must be one of"):
+        runtime.setup(seed=0, threads=1, device=device)
