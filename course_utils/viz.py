@@ -32,9 +32,10 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, a
     return ax
 
 
-def show_trajectory(frames: list[tuple[int, torch.Tensor]], num_images: int = 8, label: str = "t"):
+def show_trajectory(frames: list[tuple[int, torch.Tensor]], num_images: int = 8, label: str = "t",
+                    cell_inches: float = 0.8):
     """One row per image, one column per (t, x_t) frame: a denoising trajectory as a static figure."""
-    fig, axes = plt.subplots(1, len(frames), figsize=(1.1 * len(frames), 1.1 * num_images))
+    fig, axes = plt.subplots(1, len(frames), figsize=(cell_inches * len(frames), cell_inches * num_images))
     for ax, (t, x) in zip(np.atleast_1d(axes), frames):
         ax.imshow(image_grid(x[:num_images], nrow=1), cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"{label}={t}", fontsize=8)
@@ -42,13 +43,15 @@ def show_trajectory(frames: list[tuple[int, torch.Tensor]], num_images: int = 8,
     return fig
 
 
-def animate_trajectory(frames: list[tuple[int, torch.Tensor]], nrow: int = 8, interval_ms: int = 150):
+def animate_trajectory(frames: list[tuple[int, torch.Tensor]], nrow: int = 8, interval_ms: int = 150,
+                       inches: float = 2.4, dpi: int = 80):
     """An HTML (jshtml) animation of the frames; returns the HTML string.
 
     Notebooks show it with ``IPython.display.HTML``; the static figure of :func:`show_trajectory` is
-    the fallback where JavaScript does not run (a PDF export, GitHub's renderer).
+    the fallback where JavaScript does not run (a PDF export, GitHub's renderer). Every frame is embedded
+    as a PNG, so ``inches`` and ``dpi`` set the size of the notebook file.
     """
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, ax = plt.subplots(figsize=(inches, inches), dpi=dpi)
     image = ax.imshow(image_grid(frames[0][1], nrow), cmap="gray", vmin=0, vmax=1)
     title = ax.set_title("")
     ax.set_axis_off()
@@ -60,6 +63,7 @@ def animate_trajectory(frames: list[tuple[int, torch.Tensor]], nrow: int = 8, in
         return image, title
 
     movie = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval_ms, blit=False)
-    html = movie.to_jshtml(default_mode="once")
+    with plt.rc_context({"animation.frame_format": "jpeg"}):  # a third the size of PNG frames
+        html = movie.to_jshtml(default_mode="once")
     plt.close(fig)
     return html

@@ -50,7 +50,7 @@ def test_animate_trajectory_returns_html_and_closes_its_figure():
     html = viz.animate_trajectory(frames, nrow=2)
     assert isinstance(html, str)
     assert "<script" in html
-    assert html.count("data:image/png;base64") >= 3  # one embedded frame per step
+    assert html.count("data:image/") >= 3  # one embedded frame (PNG or JPEG) per step
     assert plt.get_fignums() == before
 
 

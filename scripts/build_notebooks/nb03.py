@@ -1,18 +1,20 @@
-"""Notebook 03: a tiny pixel-space DDPM trained on MNIST."""
-from nbbuild import code, colab_badge, md, write_notebook
+"""Generate notebooks/03_pixel_ddpm.ipynb (no outputs; run scripts/execute_notebooks.py after).
+
+    python scripts/build_notebooks/nb03.py && python scripts/execute_notebooks.py notebooks/03_pixel_ddpm.ipynb
+"""
+from common import code, md, notebook, write
 
 FILENAME = "03_pixel_ddpm.ipynb"
 
-cells = [
-md(f"""
+TITLE = r"""
 # 03 · A tiny pixel-space DDPM on MNIST
 
-{colab_badge(FILENAME)}
+{badge}
 
 In notebook 01 an *oracle* told us the noise in an image, and subtracting it step by step revealed a digit.
-In notebook 02 we wrote the forward process $q(x_t \\mid x_0)$ that adds noise in closed form.
+In notebook 02 we wrote the forward process $q(x_t \mid x_0)$ that adds noise in closed form.
 Now we train a neural network to play the oracle: a **denoising diffusion probabilistic model**
-(DDPM, [Ho et al. 2020](https://arxiv.org/abs/2006.11239)) that predicts the noise $\\epsilon$ in $x_t$,
+(DDPM, [Ho et al. 2020](https://arxiv.org/abs/2006.11239)) that predicts the noise $\epsilon$ in $x_t$,
 and then we sample digits from pure noise.
 
 You will:
@@ -23,8 +25,9 @@ You will:
 5. **measure** the digits: an MNIST FID against its data floor, and how many digits a classifier reads with confidence.
 
 *Runs in about 2 minutes on a 2-core CPU with the defaults below.*
-"""),
-code("""
+"""
+
+PARAMETERS = """
 SEED = 0  # seeds every random generator
 THREADS = 2  # CPU threads; results depend on it
 LIVE_TRAIN_STEPS = 120  # optimizer steps of the live demo run (the shipped model had 14,000)
@@ -32,7 +35,9 @@ LIVE_BATCH_SIZE = 64  # images per step in the live run
 SAMPLING_STEPS = 100  # DDPM sampler steps (1 to 1000)
 NUM_SAMPLES = 64  # digits shown in the grids
 EVAL_SAMPLES = 256  # digits generated for the quality measures
-""", tags=["parameters"]),
+"""
+
+CELLS = [
 code("""
 import matplotlib.pyplot as plt
 import torch
@@ -322,7 +327,7 @@ the same frames (it needs JavaScript; the static figure is there for renderers w
 code("""
 viz.show_trajectory(frames, num_images=6)
 plt.show()
-display(HTML(viz.animate_trajectory([(t, x[:16]) for t, x in frames], nrow=4)))
+display(HTML(viz.animate_trajectory([(t, x[:9]) for t, x in frames], nrow=3)))
 """),
 md(r"""
 ## 6. How good are these digits? Measuring, not eyeballing
@@ -447,4 +452,4 @@ steps a *better sampler* can get away with, DDIM, DPM-Solver, Euler, UniPC, meas
 ]
 
 if __name__ == "__main__":
-    print(write_notebook(FILENAME, cells))
+    write(notebook(FILENAME, TITLE, PARAMETERS, CELLS), FILENAME)
