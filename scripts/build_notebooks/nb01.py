@@ -402,6 +402,19 @@ CELLS = [
     | decode | none: we worked on pixels | **05** the VAE that maps between images and latents |
     | all of it together | | **07** the Stable Diffusion pipeline, assembled from these parts and compared with `diffusers` |
 
+    """),
+    md(r"""
+    ## Quick check
+
+    Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
+    with their answers folded away.
+    """),
+    code(r"""
+    from course_utils.homework import review
+
+    review(1)  # the questions: course_utils.homework.COURSE_QUIZ[1]
+    """),
+    md(r"""
     ## Summary
 
     - Subtracting *fresh* random noise adds noise: variances add, the spread grows as

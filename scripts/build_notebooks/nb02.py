@@ -513,6 +513,19 @@ CELLS = [
     levels the steps are spent on* (the shape of the log-SNR curve) and *where it ends*, which should be
     (nearly) pure noise, because that is where sampling starts.
 
+    """),
+    md(r"""
+    ## Quick check
+
+    Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
+    with their answers folded away.
+    """),
+    code(r"""
+    from course_utils.homework import review
+
+    review(2)  # the questions: course_utils.homework.COURSE_QUIZ[2]
+    """),
+    md(r"""
     ## Summary
 
     - The forward step $x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon$ mixes in noise

@@ -30,7 +30,7 @@ You will:
 PARAMETERS = """
 SEED = 0  # seeds every random generator
 THREADS = 2  # CPU threads; results depend on it
-LIVE_TRAIN_STEPS = 120  # optimizer steps of the live demo run (the shipped model had 14,000)
+LIVE_TRAIN_STEPS = 120  # optimizer steps of the live demo run (the shipped model had thousands)
 LIVE_BATCH_SIZE = 64  # images per step in the live run
 SAMPLING_STEPS = 100  # DDPM sampler steps (1 to 1000)
 NUM_SAMPLES = 64  # digits shown in the grids
@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from course_utils import ddpm, metrics, unet, viz
 from course_utils.data import mnist_tensors
+from course_utils.homework import check_range, check_shape
 from course_utils.runtime import setup
 from course_utils.schedules import alphas_cumprod, make_betas, q_sample
 
@@ -402,7 +403,7 @@ viz.show_images(few_step_samples, nrow=16, title=f"10 steps: confident share {sh
 plt.show()
 """),
 code("""
-assert 0.0 <= share_10_steps <= 1.0, "share_10_steps should be a fraction between 0 and 1"
+check_range("share_10_steps", share_10_steps, 0, 1, hint="metrics.confident_share returns a fraction")
 ### BEGIN HIDDEN TESTS
 reference_samples = ddpm.sample_ddpm(shipped_model, 64, shipped_alpha_bar, 10,
                                      generator=torch.Generator().manual_seed(SEED), progress=False)
@@ -432,7 +433,7 @@ viz.show_images(torch.cat([digit, noisy, estimate.clamp(-1, 1)]), nrow=8, title=
 plt.show()
 """),
 code("""
-assert estimate.shape == digit.shape, "predict_x0 must return an image batch of the input's shape"
+check_shape("estimate", estimate, tuple(digit.shape), hint="predict_x0 must return an image batch of the input's shape")
 ### BEGIN HIDDEN TESTS
 torch.testing.assert_close(predict_x0(noisy, noise, 500), digit, atol=1e-4, rtol=1e-4)
 ### END HIDDEN TESTS
@@ -444,6 +445,19 @@ Run the live training with `LIVE_TRAIN_STEPS = 2000` (about 10 minutes on two co
 parameters cell or with `papermill -p LIVE_TRAIN_STEPS 2000`) and sample from `ema.model` instead of the
 shipped model. Compare the confident share with the shipped model's. How does it change with 500, 1000, 2000 steps?
 
+"""),
+md(r"""
+## Quick check
+
+Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
+with their answers folded away.
+"""),
+code(r"""
+from course_utils.homework import review
+
+review(3)  # the questions: course_utils.homework.COURSE_QUIZ[3]
+"""),
+md(r"""
 ## What's next
 
 The DDPM sampler needed 100 network calls per batch here, and the paper used 1000. Notebook 04 asks how few

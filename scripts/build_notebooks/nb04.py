@@ -601,6 +601,19 @@ Pick one of these and measure it like section 6, at equal NFE, against the data 
   few steps comes from keeping $\hat x_0$ in $[-1, 1]$?
 - Stochastic DDIM: `samplers.sample_ddim(..., eta=0.5)` and `eta=1.0`. Where between DDIM and DDPM does it land?
 
+"""),
+md(r"""
+## Quick check
+
+Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
+with their answers folded away.
+"""),
+code(r"""
+from course_utils.homework import review
+
+review(4)  # the questions: course_utils.homework.COURSE_QUIZ[4]
+"""),
+md(r"""
 ## What's next
 
 The sampler is now a choice you can measure rather than a default. Keep the habit for whatever you change next,

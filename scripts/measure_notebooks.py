@@ -1,0 +1,222 @@
+#!/usr/bin/env python
+"""Measure what each notebook costs: wall time and peak memory of a run with its default parameters.
+
+    python scripts/measure_notebooks.py                      # every notebooks/NN_*.ipynb
+    python scripts/measure_notebooks.py notebooks/01_noise_to_image.ipynb notebooks/02_forward_process.ipynb
+
+Each notebook runs top to bottom in a fresh ``python3`` kernel (working directory ``notebooks/``,
+``HF_HUB_OFFLINE=1``), exactly as stored: default parameters, nothing injected. Measured:
+
+- ``wall_s``: seconds from the first cell to the end of the last one (kernel start-up not included);
+- ``slowest_cell_s`` and ``slowest_cell``: the slowest cell and its index;
+- ``peak_rss_mib``: the kernel process's peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``,
+  the same figure as ``VmHWM`` in ``/proc/<pid>/status`` on Linux), read in the kernel after the last
+  cell. This is what must fit in Binder's memory limit (mybinder.org: 2 GiB at most, 1 GiB
+  guaranteed); processes the notebook starts itself are not included.
+
+The results are merged into ``docs/notebook_costs.json`` (one entry per notebook; notebooks not
+measured this time keep their entry) and the table ``docs/notebook_costs.md`` is regenerated from it.
+The same table replaces the block between ``<!-- notebook-costs:begin -->`` and
+``<!-- notebook-costs:end -->`` in docs/INSTRUCTORS.md and README.md, where those markers are. All
+files are written atomically. ``--tables-only`` regenerates the tables from the JSON without measuring. Each entry records the machine (CPU count, torch version) and the
+load average before and after the run: timings taken while other jobs ran are not comparable, so measure
+on an otherwise idle machine. The notebooks are not modified.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from course_utils.checkpoints import atomic_write  # noqa: E402
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+JSON_PATH = ROOT / "docs" / "notebook_costs.json"
+MARKDOWN_PATH = ROOT / "docs" / "notebook_costs.md"
+BINDER_LIMIT_MIB = 2048
+TABLE_DOCUMENTS = [ROOT / "docs" / "INSTRUCTORS.md", ROOT / "README.md"]
+BEGIN_MARKER, END_MARKER = "<!-- notebook-costs:begin -->", "<!-- notebook-costs:end -->"
+
+PEAK_MEMORY_CELL = """\
+import json, resource, sys
+_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+print(json.dumps({"peak_rss_bytes": _peak}))"""
+
+
+def default_notebooks() -> list[Path]:
+    return sorted(path for path in NOTEBOOK_DIR.glob("*.ipynb") if NOTEBOOK_NAME.match(path.name))
+
+
+def parameter(nb: nbformat.NotebookNode, name: str):
+    """The default value of ``name`` in the notebook's ``parameters`` cell (None if it has none)."""
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+                    return ast.literal_eval(node.value)
+    return None
+
+
+def torch_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("torch")
+    except Exception:  # noqa: BLE001 - only informative
+        return "unknown"
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "notebooks", "course_utils"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def measure(path: Path, timeout: int = 600) -> dict:
+    """Run ``path`` in a fresh kernel; returns the measurements (raises CellExecutionError on an error)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    load_before = load_average()
+    cell_times = []
+    with client.setup_kernel(env=dict(os.environ, HF_HUB_OFFLINE="1")):
+        start = time.perf_counter()
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            cell_start = time.perf_counter()
+            client.execute_cell(cell, index)
+            cell_times.append((time.perf_counter() - cell_start, index))
+        wall = time.perf_counter() - start
+        probe = nbformat.v4.new_code_cell(PEAK_MEMORY_CELL)
+        nb.cells.append(probe)
+        client.execute_cell(probe, len(nb.cells) - 1)
+    text = "".join(output.get("text", "") for output in probe.outputs if output.output_type == "stream")
+    peak = json.loads(text.strip().splitlines()[-1])["peak_rss_bytes"]
+    slowest_time, slowest_index = max(cell_times)
+    return {
+        "wall_s": round(wall, 1),
+        "slowest_cell_s": round(slowest_time, 1),
+        "slowest_cell": slowest_index,
+        "peak_rss_mib": round(peak / 2**20),
+        "threads": parameter(nb, "THREADS"),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "torch": torch_version(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "commit": git_commit(),
+        "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def markdown_table(costs: dict) -> str:
+    lines = [
+        "<!-- Generated by scripts/measure_notebooks.py from docs/notebook_costs.json: do not edit by hand. -->",
+        "",
+        "| Notebook | Wall time | Slowest cell | Peak memory (kernel) | Threads | CPUs | Load avg before/after | Measured |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name in sorted(costs):
+        entry = costs[name]
+        memory = f"{entry['peak_rss_mib']} MiB" + (" (over Binder's 2 GiB)" if entry["peak_rss_mib"] > BINDER_LIMIT_MIB else "")
+        lines.append(
+            f"| {name} | {entry['wall_s']:.0f} s | {entry['slowest_cell_s']:.0f} s (cell {entry['slowest_cell']}) "
+            f"| {memory} | {entry['threads']} | {entry['cpu_count']} "
+            f"| {entry['load_average_before']} / {entry['load_average_after']} | {entry['measured']}, {entry['commit']} |")
+    lines += ["", "Default parameters, fresh kernel, kernel start-up not included. A load average above the "
+              "number of CPUs means other jobs shared the machine and the times are too long.", ""]
+    return "\n".join(lines)
+
+
+def with_table(text: str, table: str) -> str:
+    """``text`` with the block between the markers replaced by ``table`` (unchanged if it has no markers)."""
+    begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
+    if begin < 0 or end < begin:
+        return text
+    return text[:begin + len(BEGIN_MARKER)] + "\n" + table + text[end:]
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_results(costs: dict, json_path: Path, markdown_path: Path, documents: list[Path] = TABLE_DOCUMENTS) -> None:
+    table = markdown_table(costs)
+    write_text(json_path, json.dumps(costs, indent=2, sort_keys=True) + "\n")
+    write_text(markdown_path, table)
+    for document in documents:
+        if document.is_file():
+            text = document.read_text(encoding="utf-8")
+            if with_table(text, table) != text:
+                write_text(document, with_table(text, table))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to measure (default: notebooks/NN_*.ipynb)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    parser.add_argument("--json", type=Path, default=JSON_PATH, help="results file (default docs/notebook_costs.json)")
+    parser.add_argument("--markdown", type=Path, default=MARKDOWN_PATH, help="table (default docs/notebook_costs.md)")
+    parser.add_argument("--tables-only", action="store_true", help="only regenerate the tables from the JSON file")
+    args = parser.parse_args(argv)
+    if args.tables_only:
+        if not args.json.is_file():
+            parser.error(f"{args.json} does not exist: measure first")
+        write_results(json.loads(args.json.read_text(encoding="utf-8")), args.json, args.markdown)
+        return 0
+    if args.timeout < 1:
+        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    paths = [path.resolve() for path in args.notebooks] or default_notebooks()
+    for path in paths:
+        if not path.is_file() or not NOTEBOOK_NAME.match(path.name):
+            parser.error(f"{path} is not a notebook named NN_name.ipynb")
+    costs = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
+    failed = []
+    for path in paths:
+        print(f"measuring {path.name} ...", flush=True)
+        try:
+            costs[path.name] = measure(path, args.timeout)
+        except CellExecutionError as error:
+            print(f"FAILED {path.name} (not recorded):\n{error}", file=sys.stderr)
+            failed.append(path.name)
+            continue
+        entry = costs[path.name]
+        print(f"{path.name}: {entry['wall_s']} s, peak {entry['peak_rss_mib']} MiB "
+              f"(load average {entry['load_average_before']} -> {entry['load_average_after']})", flush=True)
+        write_results(costs, args.json, args.markdown)  # after each notebook, so an interruption keeps the rest
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Installing the course from a fresh copy works, the way Colab's bootstrap cell does it, and the
+notebooks' Colab badges and bootstrap cells point at the course repository.
+
+``test_fresh_install_runs_notebook_01`` copies the repository's files (``git ls-files``: the tracked
+files plus untracked ones that are not ignored, i.e. what a clone of the next commit contains; no
+build/, runs/, caches or egg-info) into a temporary folder, makes a new virtual environment there,
+installs the copy into it with ``pip install --no-deps -e`` (what the bootstrap cell's
+``pip install -e /content/diffusion-course`` does on Colab, whose image already has torch), and
+executes notebook 01 from the copy in a Jupyter kernel running the new environment's Python. It
+checks that the notebook imported ``course_utils`` from the copy, not from this checkout.
+
+The environment is made with ``--system-site-packages`` on purpose: it sees this interpreter's torch,
+numpy, ipykernel and so on, so nothing is downloaded (CI and the course run offline, and a CPU torch
+wheel is hundreds of MB). Colab is the same situation: torch is preinstalled and only the course
+package is new. The course package itself is installed into the new environment, and Python finds the
+environment's own packages before the system's, which the test verifies. pip runs with ``--no-index``
+(nothing may be downloaded) and ``--no-build-isolation`` (an isolated build would have to download
+setuptools; the one installed here is used).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from packaging.version import Version
+
+from course_utils.runtime import COURSE_REPOSITORY
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if re.fullmatch(r"\d\d_[A-Za-z0-9_]+\.ipynb", p.name))
+NB01 = "01_noise_to_image.ipynb"
+REPOSITORY_PATH = COURSE_REPOSITORY.removeprefix("https://github.com/")  # "owner/name"
+
+
+def repository_files() -> list[str]:
+    """Files a clone of the next commit would have: tracked, plus untracked files that are not ignored."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout: cannot tell which files a clone would contain")
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    return sorted(name for name in listed if name and (ROOT / name).is_file())  # deleted files are still listed
+
+
+def test_fresh_install_runs_notebook_01(tmp_path):
+    if not (NOTEBOOK_DIR / NB01).is_file():
+        pytest.skip(f"notebooks/{NB01} does not exist yet")
+    try:  # the build backend of pyproject.toml, used without downloading it (--no-build-isolation)
+        setuptools_version = Version(version("setuptools"))
+    except PackageNotFoundError:
+        setuptools_version = Version("0")
+    if setuptools_version < Version("64"):
+        pytest.skip(f"building the course offline needs setuptools>=64 installed, found {setuptools_version}")
+    clone = tmp_path / "diffusion-course"
+    for name in repository_files():
+        target = clone / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    assert (clone / "pyproject.toml").is_file() and (clone / "course_utils" / "__init__.py").is_file()
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # pip is the system's (visible through --system-site-packages); run by the venv's python it installs there
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation",
+                              "--quiet", "--disable-pip-version-check", "-e", str(clone)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    kernels = tmp_path / "kernels"
+    (kernels / "course-venv").mkdir(parents=True)
+    (kernels / "course-venv" / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (fresh course install)", "language": "python"}))
+    manager = KernelManager(kernel_name="course-venv", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
+
+    nb = nbformat.read(clone / "notebooks" / NB01, as_version=4)
+    parameters = next(cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", []))
+    parameters.source += "\nTHREADS = 1  # test: one thread"
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import json, sys, course_utils\n"
+        "print(json.dumps({'file': course_utils.__file__, 'path': list(course_utils.__path__), 'prefix': sys.prefix}))"))
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    client = NotebookClient(nb, km=manager, timeout=600, startup_timeout=120,
+                            resources={"metadata": {"path": str(clone / "notebooks")}})
+    client.execute(env=env)
+
+    where = json.loads(nb.cells[-1].outputs[0]["text"])
+    assert Path(where["prefix"]).resolve() == venv.resolve(), f"the kernel did not run in the new environment: {where}"
+    assert where["file"] and Path(where["file"]).resolve().is_relative_to(clone.resolve()), \
+        f"course_utils was imported from {where['file'] or where['path']}, not from the fresh copy {clone}"
+    errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs if o.output_type == "error"]
+    assert not errors
+
+
+def test_colab_links_point_at_the_course_repository():
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", COURSE_REPOSITORY), COURSE_REPOSITORY
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
+    assert urls["Repository"] == COURSE_REPOSITORY, "pyproject.toml and course_utils.runtime disagree"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"https://colab.research.google.com/github/{REPOSITORY_PATH}/blob/main/notebooks/" in readme
+    assert f"https://mybinder.org/v2/gh/{REPOSITORY_PATH}/" in readme
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_badge_and_bootstrap_use_the_course_repository(path):
+    nb = nbformat.read(path, as_version=4)
+    badge = f"https://colab.research.google.com/github/{REPOSITORY_PATH}/blob/main/notebooks/{path.name}"
+    assert badge in nb.cells[0].source, f"the Colab badge of {path.name} must open {badge}"
+    bootstrap = nb.cells[1].source
+    assert f"!git clone --depth 1 {COURSE_REPOSITORY} /content/diffusion-course" in bootstrap
+    assert "!pip install --quiet -e /content/diffusion-course" in bootstrap
+    assert 'if "google.colab" in sys.modules:' in bootstrap, "the bootstrap must do nothing outside Colab"

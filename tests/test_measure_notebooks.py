@@ -1,0 +1,62 @@
+"""scripts/measure_notebooks.py: the cost tables are generated from docs/notebook_costs.json, never edited by hand."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("measure_notebooks", ROOT / "scripts" / "measure_notebooks.py")
+measure_notebooks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(measure_notebooks)
+
+ENTRY = {"wall_s": 12.3, "slowest_cell_s": 8.0, "slowest_cell": 5, "peak_rss_mib": 700, "threads": 2, "cpu_count": 2,
+         "load_average_before": 0.1, "load_average_after": 1.2, "torch": "2.13.0", "python": "3.11.7",
+         "machine": "x86_64", "commit": "abc1234", "measured": "2025-01-01 00:00 UTC"}
+
+
+def stored_costs() -> dict:
+    path = ROOT / "docs" / "notebook_costs.json"
+    if not path.is_file():
+        pytest.skip("docs/notebook_costs.json does not exist yet (run scripts/measure_notebooks.py)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_stored_tables_are_generated_from_the_json():
+    table = measure_notebooks.markdown_table(stored_costs())
+    assert (ROOT / "docs" / "notebook_costs.md").read_text(encoding="utf-8") == table, \
+        "docs/notebook_costs.md is stale: run python scripts/measure_notebooks.py --tables-only"
+    for document in measure_notebooks.TABLE_DOCUMENTS:
+        if document.is_file():
+            text = document.read_text(encoding="utf-8")
+            assert measure_notebooks.with_table(text, table) == text, \
+                f"the cost table in {document.name} is stale: run python scripts/measure_notebooks.py --tables-only"
+
+
+def test_every_measured_notebook_exists():
+    missing = [name for name in stored_costs() if not (ROOT / "notebooks" / name).is_file()]
+    assert not missing, f"docs/notebook_costs.json measures notebooks that do not exist: {missing}"
+
+
+def test_table_rounds_and_flags_the_binder_limit():
+    table = measure_notebooks.markdown_table({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, peak_rss_mib=3000)})
+    rows = [line for line in table.splitlines() if line.startswith("| 0")]
+    assert rows[0].startswith("| 01_a.ipynb | 12 s | 8 s (cell 5) | 700 MiB |")
+    assert "3000 MiB (over Binder's 2 GiB)" in rows[1] and "over Binder" not in rows[0]
+
+
+def test_with_table_replaces_only_the_marked_block():
+    text = "intro\n<!-- notebook-costs:begin -->\nold\n<!-- notebook-costs:end -->\nrest\n"
+    assert measure_notebooks.with_table(text, "new\n") == \
+        "intro\n<!-- notebook-costs:begin -->\nnew\n<!-- notebook-costs:end -->\nrest\n"
+    assert measure_notebooks.with_table("no markers", "new\n") == "no markers"
+
+
+def test_parameter_reads_the_default_from_the_parameters_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("THREADS = 3  # threads\nSEED = 0  # seed", metadata={"tags": ["parameters"]})]
+    assert measure_notebooks.parameter(nb, "THREADS") == 3
+    assert measure_notebooks.parameter(nb, "MISSING") is None
