@@ -93,7 +93,7 @@ def load_mnist(split: str = "train", directory: Path = MNIST_DIR) -> tuple[np.nd
 
 def to_model_range(images: np.ndarray) -> torch.Tensor:
     """uint8 images [N, 28, 28] -> float tensor [N, 1, 28, 28] in [-1, 1], the range diffusion models use."""
-    return torch.from_numpy(images.copy()).float().div(127.5).sub(1.0).unsqueeze(1)
+    return torch.tensor(images, dtype=torch.float32).div_(127.5).sub_(1.0).unsqueeze(1)  # in place: one copy
 
 
 def to_pixel_range(images: torch.Tensor) -> torch.Tensor:
