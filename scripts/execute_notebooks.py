@@ -16,13 +16,14 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from course_utils.checkpoints import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -35,17 +36,7 @@ def default_notebooks() -> list[Path]:
 
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; a notebook is an ordinary readable file
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            nbformat.write(nb, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda temporary: nbformat.write(nb, str(temporary)))
 
 
 def execute(path: Path, timeout: int = 600) -> float:

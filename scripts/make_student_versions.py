@@ -31,14 +31,14 @@ See docs/INSTRUCTORS.md for releasing, collecting and autograding.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
+
+from course_utils.checkpoints import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -146,18 +146,7 @@ def leftover_markers(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temp_name, 0o644)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            nbformat.write(nb, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda temporary: nbformat.write(nb, str(temporary)))
 
 
 def nbgrader_api(course_dir: Path):

@@ -11,13 +11,13 @@ gives a clean diff.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from textwrap import dedent
 
 import nbformat
 from nbformat import v4
+
+from course_utils.checkpoints import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -74,19 +74,8 @@ def notebook(filename: str, title_cell: str, parameters: str, cells: list) -> nb
 
 
 def write(nb: nbformat.NotebookNode, filename: str) -> Path:
-    """Write ``notebooks/filename`` atomically (temp file in the same folder, then ``os.replace``)."""
-    NOTEBOOK_DIR.mkdir(exist_ok=True)
+    """Write ``notebooks/filename`` atomically (``course_utils.checkpoints.atomic_write``)."""
     target = NOTEBOOK_DIR / filename
-    handle, temp_name = tempfile.mkstemp(dir=NOTEBOOK_DIR, prefix=f".{filename}.", suffix=".tmp")
-    try:
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; a notebook is an ordinary readable file
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            nbformat.write(nb, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(target, lambda temporary: nbformat.write(nb, str(temporary)))
     print(f"wrote {target.relative_to(ROOT)} ({len(nb.cells)} cells, no outputs: run scripts/execute_notebooks.py)")
     return target
