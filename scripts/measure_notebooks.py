@@ -156,12 +156,12 @@ def markdown_table(costs: dict) -> str:
     return "\n".join(lines)
 
 
-def with_table(text: str, table: str) -> str:
+def with_table(text: str, table: str, begin_marker: str = BEGIN_MARKER, end_marker: str = END_MARKER) -> str:
     """``text`` with the block between the markers replaced by ``table`` (unchanged if it has no markers)."""
-    begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
+    begin, end = text.find(begin_marker), text.find(end_marker)
     if begin < 0 or end < begin:
         return text
-    return text[:begin + len(BEGIN_MARKER)] + "\n" + table + text[end:]
+    return text[:begin + len(begin_marker)] + "\n" + table + text[end:]
 
 
 def write_text(path: Path, text: str) -> None:
