@@ -45,6 +45,23 @@ def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
     return cell
 
 
+def quick_check(notebook_number: int) -> list[nbformat.NotebookNode]:
+    """The review-quiz section that closes every notebook: its questions are ``COURSE_QUIZ[notebook_number]``."""
+    return [
+        md("""
+        ## Quick check
+
+        Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
+        with their answers folded away.
+        """),
+        code(f"""
+        from course_utils.homework import review
+
+        review({notebook_number})  # the questions: course_utils.homework.COURSE_QUIZ[{notebook_number}]
+        """),
+    ]
+
+
 def colab_badge(filename: str) -> str:
     return (
         "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"

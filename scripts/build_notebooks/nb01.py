@@ -2,7 +2,7 @@
 
     python scripts/build_notebooks/nb01.py && python scripts/execute_notebooks.py notebooks/01_noise_to_image.ipynb
 """
-from common import code, md, notebook, write
+from common import code, md, notebook, quick_check, write
 
 FILENAME = "01_noise_to_image.ipynb"
 
@@ -403,17 +403,7 @@ CELLS = [
     | all of it together | | **07** the Stable Diffusion pipeline, assembled from these parts and compared with `diffusers` |
 
     """),
-    md(r"""
-    ## Quick check
-
-    Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
-    with their answers folded away.
-    """),
-    code(r"""
-    from course_utils.homework import review
-
-    review(1)  # the questions: course_utils.homework.COURSE_QUIZ[1]
-    """),
+    *quick_check(1),
     md(r"""
     ## Summary
 

@@ -2,7 +2,7 @@
 
     python scripts/build_notebooks/nb02.py && python scripts/execute_notebooks.py notebooks/02_forward_process.ipynb
 """
-from common import code, md, notebook, write
+from common import code, md, notebook, quick_check, write
 
 FILENAME = "02_forward_process.ipynb"
 
@@ -514,17 +514,7 @@ CELLS = [
     (nearly) pure noise, because that is where sampling starts.
 
     """),
-    md(r"""
-    ## Quick check
-
-    Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
-    with their answers folded away.
-    """),
-    code(r"""
-    from course_utils.homework import review
-
-    review(2)  # the questions: course_utils.homework.COURSE_QUIZ[2]
-    """),
+    *quick_check(2),
     md(r"""
     ## Summary
 

@@ -2,7 +2,7 @@
 
     python scripts/build_notebooks/nb03.py && python scripts/execute_notebooks.py notebooks/03_pixel_ddpm.ipynb
 """
-from common import code, md, notebook, write
+from common import code, md, notebook, quick_check, write
 
 FILENAME = "03_pixel_ddpm.ipynb"
 
@@ -446,17 +446,7 @@ parameters cell or with `papermill -p LIVE_TRAIN_STEPS 2000`) and sample from `e
 shipped model. Compare the confident share with the shipped model's. How does it change with 500, 1000, 2000 steps?
 
 """),
-md(r"""
-## Quick check
-
-Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
-with their answers folded away.
-"""),
-code(r"""
-from course_utils.homework import review
-
-review(3)  # the questions: course_utils.homework.COURSE_QUIZ[3]
-"""),
+*quick_check(3),
 md(r"""
 ## What's next
 

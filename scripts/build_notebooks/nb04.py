@@ -2,7 +2,7 @@
 
     python scripts/build_notebooks/nb04.py && python scripts/execute_notebooks.py notebooks/04_samplers.ipynb
 """
-from common import code, md, notebook, write
+from common import code, md, notebook, quick_check, write
 
 FILENAME = "04_samplers.ipynb"
 
@@ -602,17 +602,7 @@ Pick one of these and measure it like section 6, at equal NFE, against the data 
 - Stochastic DDIM: `samplers.sample_ddim(..., eta=0.5)` and `eta=1.0`. Where between DDIM and DDPM does it land?
 
 """),
-md(r"""
-## Quick check
-
-Pick an answer and press *Check*. Without a live kernel (on GitHub, say) the questions are shown
-with their answers folded away.
-"""),
-code(r"""
-from course_utils.homework import review
-
-review(4)  # the questions: course_utils.homework.COURSE_QUIZ[4]
-"""),
+*quick_check(4),
 md(r"""
 ## What's next
 
