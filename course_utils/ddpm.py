@@ -88,8 +88,9 @@ def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_b
 @torch.no_grad()
 def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_inference_steps: int = 100,
                 generator: torch.Generator | None = None, image_shape: tuple[int, ...] = (1, 28, 28),
-                trajectory_every: int = 0, progress: bool = True):
-    """Draw ``num_images`` samples with :func:`ddpm_step`; returns images in [-1, 1].
+                trajectory_every: int = 0, progress: bool = True, clip: bool = True):
+    """Draw ``num_images`` samples with :func:`ddpm_step`; returns images in [-1, 1] (``clip=False`` for
+    latents, whose range is not [-1, 1]).
 
     With ``trajectory_every = k > 0`` also returns a list of (t, x_t) every k steps, for figures.
     """
@@ -104,14 +105,15 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     for i, t in enumerate(tqdm(timesteps.tolist(), desc="DDPM sampling", disable=not progress)):
         eps = model(x, torch.full((num_images,), t, device=device))
         noise = torch.randn(x.shape, generator=generator, device=device) if t > 0 else None
-        x = ddpm_step(eps, t, t - step_ratio, x, alpha_bar, noise)
+        x = ddpm_step(eps, t, t - step_ratio, x, alpha_bar, noise, clip)
         if trajectory_every and (i % trajectory_every == 0 or t == 0):
             trajectory.append((t, x.clone()))
     return (x, trajectory) if trajectory_every else x
 
 
 def load_ddpm(name: str = "ddpm_mnist"):
-    """The shipped pixel DDPM: returns ``(ema_unet, alpha_bar, manifest)``, the UNet in eval mode.
+    """A shipped DDPM (``"ddpm_mnist"`` in pixels, ``"latent_ddpm_mnist"`` on the VAE's latents):
+    returns ``(ema_unet, alpha_bar, manifest)``, the UNet in eval mode.
 
     The schedule is rebuilt from the configuration stored with the weights, so model and schedule match.
     """
@@ -121,7 +123,7 @@ def load_ddpm(name: str = "ddpm_mnist"):
 
     state_dict, manifest = load_weights(name)
     config = manifest["config"]
-    model = TinyUNet(tuple(config["channels"]))
+    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
     model.load_state_dict(state_dict)
     alpha_bar = alphas_cumprod(make_betas(config["schedule"], config["num_train_timesteps"])).float()
     return model.eval(), alpha_bar, manifest

@@ -1,4 +1,5 @@
-"""Train the course's pixel-space DDPM on MNIST and export it to data/ddpm_mnist.safetensors.
+"""Train the course's DDPM on MNIST pixels (data/ddpm_mnist) or on the course VAE's latents
+(``--space latent``: data/latent_ddpm_mnist, notebook 05) and export its EMA weights.
 
 Resumable: the full training state (weights, EMA, optimizer, step) is saved every --save-every
 steps to --run-dir; running the same command again continues from there. Each step's batch and noise
@@ -6,6 +7,7 @@ come from a generator seeded with (seed, step), so a run stopped and resumed see
 that never stopped, and training to N steps is the same whatever --steps a longer run was aiming for.
 
     python scripts/train_ddpm.py --steps 12000 --threads 1
+    python scripts/train_ddpm.py --space latent --steps 20000 --batch-size 128 --threads 1
 """
 from __future__ import annotations
 
@@ -24,8 +26,20 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import atomic_write, save_weights, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, ddpm_loss  # noqa: E402
+from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
+
+
+SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
+
+
+def training_data(space: str) -> tuple[torch.Tensor, int]:
+    """The tensors to denoise and their channel count: MNIST in [-1, 1], or its scaled VAE latents."""
+    images, _ = mnist_tensors("train")
+    if space == "pixel":
+        return images, 1
+    return encode(load_vae(), images), LATENT_CHANNELS
 
 
 def parse_args(argv=None):
@@ -35,15 +49,21 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=500, help="linear learning-rate warm-up steps")
     parser.add_argument("--ema-decay", type=float, default=0.999)
-    parser.add_argument("--channels", type=str, default="32,64,128", help="UNet widths per resolution")
+    parser.add_argument("--space", choices=SPACES, default="pixel", help="what is denoised (default pixel)")
+    parser.add_argument("--channels", type=str, default=None,
+                        help="UNet widths per resolution (default 32,64,128 in pixels, 48,96,192 in latents)")
     parser.add_argument("--schedule", type=str, default="cosine")
     parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=250)
-    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "ddpm_mnist")
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "ddpm_mnist.safetensors")
+    parser.add_argument("--run-dir", type=Path, default=None, help="default runs/NAME")
+    parser.add_argument("--out", type=Path, default=None, help="default data/NAME.safetensors")
     args = parser.parse_args(argv)
+    name, default_channels = SPACES[args.space]
+    args.channels = args.channels or default_channels
+    args.run_dir = args.run_dir or ROOT / "runs" / name
+    args.out = args.out or DATA_DIR / f"{name}.safetensors"
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
     if args.batch_size < 1:
@@ -61,11 +81,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     channels = tuple(int(c) for c in args.channels.split(","))
-    model = TinyUNet(channels)
+    images, image_channels = training_data(args.space)
+    model = TinyUNet(channels, image_channels)
     ema = EMA(model, args.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
-    images, _ = mnist_tensors("train")
 
     state_path = args.run_dir / "state.pt"
     log_path = args.run_dir / "log.csv"
@@ -111,7 +131,8 @@ def main(argv=None):
         if step % args.save_every == 0 or step == args.steps:
             save_state()
 
-    config = {"channels": list(channels), "schedule": args.schedule, "num_train_timesteps": args.timesteps}
+    config = {"channels": list(channels), "image_channels": image_channels, "space": args.space,
+              "schedule": args.schedule, "num_train_timesteps": args.timesteps}
     sha = save_weights(ema.model.state_dict(), args.out, config)
     command = "python scripts/train_ddpm.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     write_json(args.out.with_suffix(".json"), {

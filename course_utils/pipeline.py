@@ -1,0 +1,132 @@
+"""The course's models as a ``diffusers.StableDiffusionPipeline``, and a real Stable Diffusion when available (notebook 07).
+
+A Stable Diffusion pipeline is five parts: tokenizer -> text encoder -> UNet denoising latents under a
+scheduler, with classifier-free guidance -> VAE decoder. Notebooks 05 and 06 built every part at toy scale;
+``build_course_pipeline`` puts them into the real pipeline class, ``scripts/build_pipeline.py`` saves it with
+``save_pretrained`` to ``data/course_pipeline/`` (safetensors only), and ``load_pipeline`` loads either that
+folder, offline, or any Stable-Diffusion-architecture checkpoint (a hub id or a folder) when the user has the
+network and a GPU.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+from .data import DATA_DIR, sha256_of
+
+COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
+CHECKSUMS_FILE = "checksums.json"  # inside the pipeline folder: SHA-256 of every other file
+# The real checkpoint of the online branch: Stable Diffusion v1.5, the architecture whose part sizes the course
+# compares against (UNet 860M, text encoder 123M, VAE 84M parameters), stored in fp16 safetensors on the hub.
+HUB_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+REBUILD = "python scripts/build_pipeline.py"
+
+
+class PipelineFilesError(RuntimeError):
+    """The bundled pipeline folder is missing files or they do not match their checksums."""
+
+
+def build_course_pipeline(scheduler=None):
+    """The shipped course models (``data/vae_mnist``, ``data/text2image_mnist``) as a ``StableDiffusionPipeline``.
+
+    ``scheduler`` defaults to DDPM on the cosine schedule without clipping (latents are not in [-1, 1]).
+    There is no safety checker: the model can only draw digits."""
+    from diffusers import StableDiffusionPipeline
+
+    from .guidance import load_text2image
+    from .latents import load_vae
+    from .samplers import make_scheduler
+
+    tokenizer, text_encoder, unet, _ = load_text2image()
+    return StableDiffusionPipeline(
+        vae=load_vae(), text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=scheduler or make_scheduler("ddpm", clip=False, steps_offset=1),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def folder_checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (relative paths, sorted), except the checksum file itself."""
+    folder = Path(folder)
+    return {path.relative_to(folder).as_posix(): sha256_of(path) for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name != CHECKSUMS_FILE}
+
+
+def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR) -> None:
+    """Check the bundled pipeline folder against its ``checksums.json``; raise :class:`PipelineFilesError`
+    naming the command that rebuilds it."""
+    folder = Path(folder)
+    listing = folder / CHECKSUMS_FILE
+    if not listing.is_file():
+        raise PipelineFilesError(f"The pipeline folder {folder} (or its {CHECKSUMS_FILE}) is missing. "
+                                 f"Rebuild it with `{REBUILD}` or restore it with `git checkout -- data/`.")
+    expected = json.loads(listing.read_text())
+    actual = folder_checksums(folder)
+    problems = [name for name in expected if actual.get(name) != expected[name]]
+    if problems:
+        raise PipelineFilesError(f"The pipeline folder {folder} has missing or corrupt files: {', '.join(problems)}. "
+                                 f"Rebuild it with `{REBUILD}` or restore it with `git checkout -- data/`.")
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face hub may be used: not switched off with ``HF_HUB_OFFLINE`` and answering."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def choose_model(model: str = "auto") -> str:
+    """Which pipeline to load: ``"course"`` (the bundled folder), a hub id or a folder.
+
+    ``"auto"`` gives :data:`HUB_MODEL` when there is a CUDA GPU *and* the hub is reachable, else ``"course"``."""
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model must be 'auto', 'course', a hub id or a folder, got {model!r}")
+    if model != "auto":
+        return model
+    return HUB_MODEL if torch.cuda.is_available() and hub_reachable() else "course"
+
+
+def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
+    """Load a ``StableDiffusionPipeline``: ``"course"`` from ``data/course_pipeline`` (checked, offline), or any
+    Stable-Diffusion-architecture checkpoint, a hub id or a local folder, in fp16 on a GPU.
+
+    Only safetensors weights are accepted and no remote code is run; a hub checkpoint gets no safety checker
+    component from this course (pass your own if you deploy one)."""
+    from diffusers import StableDiffusionPipeline
+
+    device = torch.device(device)
+    if model == "course":
+        verify_pipeline_folder()
+        pipe = StableDiffusionPipeline.from_pretrained(COURSE_PIPELINE_DIR, local_files_only=True, use_safetensors=True)
+    else:
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, use_safetensors=True,
+                                                       safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@torch.no_grad()
+def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | None = None, guidance_scale: float = 4.0,
+                     num_inference_steps: int = 25, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The pipeline's computation spelled out with its own parts: tokenize and encode the prompts, denoise
+    latents with guidance (``guidance.sample_with_guidance``), divide by the VAE's scaling factor, decode.
+    Returns images [N, C, H, W] in [-1, 1]. Equals ``pipe(..., output_type="pt")`` (mapped to [-1, 1]) for
+    guidance_scale > 1; see ``tests/test_pipeline.py``."""
+    from .guidance import sample_with_guidance
+    from .text import tokenize
+
+    def embed(texts):
+        ids = tokenize(pipe.tokenizer, texts).to(pipe.text_encoder.device)
+        return pipe.text_encoder(ids).last_hidden_state
+
+    latents = sample_with_guidance(pipe.unet, pipe.scheduler, embed(prompts), embed(negative_prompts or [""] * len(prompts)),
+                                   guidance_scale, num_inference_steps, generator, progress=False)
+    return pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample.clamp(-1, 1)

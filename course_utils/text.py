@@ -1,0 +1,85 @@
+"""The text side of text-to-image: a tokenizer and a small transformer text encoder (notebook 06).
+
+Stable Diffusion v1 turns a prompt into 77 token embeddings with CLIP's text transformer (Radford et al.
+2021): a byte-pair-encoding tokenizer, then a causal transformer whose last hidden states the UNet reads
+through cross-attention. The course uses the same classes, ``transformers.CLIPTokenizer`` and
+``CLIPTextModel``, with a vocabulary learned from the course's captions and a 2-layer, 64-wide encoder
+trained from scratch together with the UNet (Stable Diffusion keeps CLIP's pretrained encoder frozen).
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import regex
+
+START, END = "<|startoftext|>", "<|endoftext|>"
+WORD_END = "</w>"
+# CLIP's pre-tokenizer: words, single digits, runs of punctuation
+PRE_TOKENIZER = regex.compile(r"""[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""")
+MAX_TOKENS = 16  # "<|startoftext|>" + the longest caption (11 tokens) + "<|endoftext|>", with room to spare
+
+
+def pre_tokenize(text: str) -> list[str]:
+    """Lower-case and split into words, digits and punctuation, as CLIP does."""
+    return PRE_TOKENIZER.findall(" ".join(text.lower().split()))
+
+
+def learn_bpe(texts: list[str]) -> list[tuple[str, str]]:
+    """Byte-pair encoding (Sennrich et al. 2016): start from characters, with ``</w>`` marking the end of
+    a word, and repeatedly merge the most frequent adjacent pair of symbols into a new symbol, until
+    every word of the corpus is a single symbol. Returns the merges in the order learned (their rank)."""
+    words = Counter(tuple(word[:-1]) + (word[-1] + WORD_END,) for text in texts for word in pre_tokenize(text))
+    merges = []
+    while True:
+        pairs = Counter()
+        for symbols, count in words.items():
+            for pair in zip(symbols, symbols[1:]):
+                pairs[pair] += count
+        if not pairs:
+            return merges
+        best = max(pairs, key=lambda pair: (pairs[pair], pair))  # ties broken by the pair itself: deterministic
+        merges.append(best)
+        merged = {}
+        for symbols, count in words.items():
+            out, i = [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    out.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            merged[tuple(out)] = merged.get(tuple(out), 0) + count
+        words = merged
+
+
+def make_tokenizer(texts: list[str]):
+    """A ``transformers.CLIPTokenizer`` whose vocabulary is learned from ``texts`` with :func:`learn_bpe`:
+    the special tokens, every character (alone and word-final), then every merged symbol."""
+    from transformers import CLIPTokenizer
+
+    merges = learn_bpe(texts)
+    characters = sorted({char for text in texts for word in pre_tokenize(text) for char in word})
+    symbols = [START, END, *characters, *(c + WORD_END for c in characters), *(a + b for a, b in merges)]
+    vocab = {symbol: index for index, symbol in enumerate(dict.fromkeys(symbols))}
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_TOKENS)
+
+
+def text_encoder_config(tokenizer) -> dict:
+    """``CLIPTextConfig`` of the course text encoder (0.1M parameters; Stable Diffusion v1's has 123M)."""
+    return {"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "max_position_embeddings": MAX_TOKENS,
+            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id, "projection_dim": 64}
+
+
+def make_text_encoder(tokenizer):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(CLIPTextConfig(**text_encoder_config(tokenizer)))
+
+
+def tokenize(tokenizer, prompts: list[str]):
+    """Token ids [N, MAX_TOKENS], padded with ``<|endoftext|>`` the way the Stable Diffusion pipeline pads."""
+    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids

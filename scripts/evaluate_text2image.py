@@ -1,0 +1,176 @@
+#!/usr/bin/env python
+"""Measure the shipped text-to-image model: a guidance-scale sweep and attribute control (notebook 06, README).
+
+    python scripts/evaluate_text2image.py --per-digit 100 --threads 2 --write-manifest
+
+For each guidance scale (default 0, 1, 2, 4, 7.5, 15) it samples ``--per-digit`` digits for each of the ten
+prompts "a handwritten zero" ... "a handwritten nine" and measures:
+
+- **adherence**: the share of samples the course classifier assigns to the digit the prompt asked for;
+- **variety**: MNIST FID of all samples against as many real test digits (classes balanced), and the
+  within-class feature spread, the mean per-class trace of the classifier-feature covariance, relative to
+  real digits of the same classes (1.0 = as varied as real digits);
+- **saturation**: the standard deviation of the final latents (real latents: 1.0 after scaling) and the share
+  of decoded pixels at the extremes (|x| > 0.95).
+
+Then, at --default-scale, attribute control: for every digit, prompts with the words for the low and the high
+third of each attribute ("a thin seven" / "a thick seven"), and the measured attribute of both sets.
+
+Writes docs/guidance_sweep.json and .md, the table into README.md between the guidance-sweep markers,
+and with --write-manifest the figures into data/text2image_mnist.json.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils.captions import ATTRIBUTE_WORDS, NUMBER_WORDS, class_terciles, measure_attributes  # noqa: E402
+from course_utils.checkpoints import atomic_write, load_manifest, write_json  # noqa: E402
+from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
+from course_utils.guidance import embed_prompts, load_text2image, sample_with_guidance  # noqa: E402
+from course_utils.latents import decode, load_vae  # noqa: E402
+from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
+from course_utils.samplers import make_scheduler  # noqa: E402
+from measure_notebooks import with_table  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+
+MARKERS = ("<!-- guidance-sweep:begin -->", "<!-- guidance-sweep:end -->")
+
+
+def digit_prompts(per_digit: int, template: str = "a handwritten {word}") -> tuple[list[str], torch.Tensor]:
+    digits = torch.arange(10).repeat_interleave(per_digit)
+    return [template.format(word=NUMBER_WORDS[d]) for d in digits.tolist()], digits
+
+
+def generate(models, prompts: list[str], guidance_scale: float, args, negative: list[str] | None = None):
+    """Images (28x28) and final latents for ``prompts``, in batches, seeded by --seed."""
+    tokenizer, text_encoder, unet, vae = models
+    generator = torch.Generator().manual_seed(args.seed)
+    images, finals = [], []
+    for start in range(0, len(prompts), args.batch_size):
+        chunk = prompts[start:start + args.batch_size]
+        negatives = (negative or [""] * len(prompts))[start:start + args.batch_size]
+        z = sample_with_guidance(unet, make_scheduler(args.sampler, clip=False), embed_prompts(tokenizer, text_encoder, chunk),
+                                 embed_prompts(tokenizer, text_encoder, negatives), guidance_scale, args.steps, generator,
+                                 progress=False)
+        finals.append(z)
+        images.append(decode(vae, z))
+    return torch.cat(images), torch.cat(finals)
+
+
+def feature_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over classes of the trace of the feature covariance: how varied the digits of one class are."""
+    return float(torch.stack([torch.cov(features[labels == d].T).trace() for d in range(10) if (labels == d).sum() > 1]).mean())
+
+
+def markdown_table(result: dict) -> str:
+    s = result["settings"]
+    lines = [
+        f"Measured by `{s['command']}`: {s['per_digit']} samples for each of the ten prompts \"a handwritten zero\" ... "
+        f"\"a handwritten nine\" per scale ({10 * s['per_digit']:,} in all), {s['sampler']} with {s['steps']} steps; "
+        f"MNIST FID against {10 * s['per_digit']:,} real test digits (data floor {result['data_floor_fid']:.2f}).",
+        "",
+        "| guidance scale | adherence | MNIST FID | within-class spread (real = 1) | latent std (real = 1) | saturated pixels |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["sweep"]:
+        lines.append(f"| {row['guidance_scale']:g} | {row['adherence']:.3f} | {row['mnist_fid']:.2f} | "
+                     f"{row['relative_spread']:.2f} | {row['latent_std']:.2f} | {row['saturated_pixels']:.3f} |")
+    lines += ["", f"Attribute control at guidance {s['default_scale']:g} ({s['attribute_per_digit']} samples per digit "
+              "and word; real digits: the gap between the low and the high third of each class):", "",
+              "| attribute | prompt words | measured (low word) | measured (high word) | effect | real gap |",
+              "|---|---|---:|---:|---:|---:|"]
+    for name, row in result["attributes"].items():
+        lines.append(f"| {name} | {row['low_word']} / {row['high_word']} | {row['low']:.2f} | {row['high']:.2f} | "
+                     f"{row['high'] - row['low']:+.2f} | {row['real_gap']:+.2f} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-digit", type=int, default=100)
+    parser.add_argument("--scales", type=float, nargs="+", default=[0, 1, 2, 4, 7.5, 15])
+    parser.add_argument("--default-scale", type=float, default=4.0)
+    parser.add_argument("--attribute-per-digit", type=int, default=30)
+    parser.add_argument("--sampler", default="ddpm")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--write-manifest", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    tokenizer, text_encoder, unet, manifest = load_text2image()
+    models = (tokenizer, text_encoder, unet, load_vae())
+    classifier = load_classifier()
+
+    test_images, test_labels = mnist_tensors("test")
+    real_index = torch.cat([torch.nonzero(test_labels == d)[:2 * args.per_digit, 0] for d in range(10)])
+    real_a, real_b = real_index.reshape(10, -1)[:, :args.per_digit].flatten(), real_index.reshape(10, -1)[:, args.per_digit:].flatten()
+    real_features_a = classifier.features(test_images[real_a]).detach()
+    real_spread = feature_spread(real_features_a, test_labels[real_a])
+    prompts, digits = digit_prompts(args.per_digit)
+    result = {
+        "settings": {"per_digit": args.per_digit, "sampler": args.sampler, "steps": args.steps, "seed": args.seed,
+                     "threads": args.threads, "default_scale": args.default_scale,
+                     "attribute_per_digit": args.attribute_per_digit, "checkpoint_sha256": manifest["sha256"],
+                     "machine": platform.processor() or platform.machine(),
+                     "command": "python scripts/evaluate_text2image.py " + " ".join(sys.argv[1:] if argv is None else argv)},
+        "data_floor_fid": round(mnist_fid(real_features_a, classifier.features(test_images[real_b]).detach()), 3),
+        "sweep": [], "attributes": {},
+    }
+    for scale in args.scales:
+        images, finals = generate(models, prompts, scale, args)
+        predicted, _ = classify(classifier, images)
+        features = classifier.features(images).detach()
+        row = {"guidance_scale": scale, "adherence": round(float((predicted == digits).float().mean()), 4),
+               "adherence_per_digit": [round(float((predicted[digits == d] == d).float().mean()), 3) for d in range(10)],
+               "mnist_fid": round(mnist_fid(real_features_a, features), 3),
+               "relative_spread": round(feature_spread(features, digits) / real_spread, 3),
+               "latent_std": round(float(finals.std()), 3),
+               "saturated_pixels": round(float((images.abs() > 0.95).float().mean()), 4)}
+        result["sweep"].append(row)
+        print(row, flush=True)
+
+    real_attributes = measure_attributes(test_images)
+    terciles = class_terciles(real_attributes, test_labels)
+    for name, ((low_word, _), (high_word, _)) in ATTRIBUTE_WORDS.items():
+        measured = {}
+        for word in (low_word, high_word):
+            word_prompts, _ = digit_prompts(args.attribute_per_digit, f"a {word} {{word}}")
+            images, _ = generate(models, word_prompts, args.default_scale, args)
+            measured[word] = float(measure_attributes(images)[name].mean())
+        gaps = []
+        for d in range(10):  # mean of the class's top third minus mean of its bottom third
+            values = real_attributes[name][test_labels == d]
+            gaps.append(float(values[values > terciles[name][d, 1]].mean() - values[values < terciles[name][d, 0]].mean()))
+        result["attributes"][name] = {"low_word": low_word, "high_word": high_word, "low": round(measured[low_word], 3),
+                                      "high": round(measured[high_word], 3), "real_gap": round(sum(gaps) / 10, 3)}
+        print(name, result["attributes"][name], flush=True)
+
+    text = markdown_table(result)
+    write_json(ROOT / "docs" / "guidance_sweep.json", result)
+    atomic_write(ROOT / "docs" / "guidance_sweep.md", lambda tmp: tmp.write_text(
+        "# Classifier-free guidance sweep on the course text-to-image model\n\n" + text, encoding="utf-8"))
+    readme = ROOT / "README.md"
+    current = readme.read_text(encoding="utf-8")
+    if MARKERS[0] in current:
+        atomic_write(readme, lambda tmp: tmp.write_text(with_table(current, text, *MARKERS), encoding="utf-8"))
+    if args.write_manifest:
+        manifest = load_manifest(DATA_DIR / "text2image_mnist.safetensors")
+        manifest["quality"] = {"sweep": result["sweep"], "attributes": result["attributes"],
+                               "data_floor_fid": result["data_floor_fid"], "settings": result["settings"]}
+        write_json(DATA_DIR / "text2image_mnist.json", manifest)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

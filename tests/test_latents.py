@@ -1,0 +1,72 @@
+"""The course VAE: the hand-written VAE pieces against diffusers.AutoencoderKL, the shipped weights, scaling."""
+import pytest
+import torch
+
+from course_utils import latents
+from course_utils.checkpoints import CheckpointError, load_manifest
+from course_utils.data import DATA_DIR, mnist_tensors
+
+
+def test_pad_and_crop_are_inverse_and_pad_with_background():
+    images = torch.rand(3, 1, 28, 28) * 2 - 1
+    padded = latents.pad_to_32(images)
+    assert padded.shape == (3, 1, 32, 32)
+    assert torch.all(padded[..., :2, :] == -1) and torch.all(padded[..., :, -2:] == -1)
+    torch.testing.assert_close(latents.crop_to_28(padded), images)
+
+
+def test_reparameterise_and_kl_equal_diffusers_posterior():
+    torch.manual_seed(0)
+    vae = latents.make_vae()
+    posterior = vae.encode(torch.rand(4, 1, 32, 32) * 2 - 1).latent_dist
+    sample = latents.reparameterise(posterior.mean, posterior.logvar, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(sample, posterior.sample(torch.Generator().manual_seed(3)))
+    torch.testing.assert_close(latents.kl_to_standard_normal(posterior.mean, posterior.logvar), posterior.kl())
+
+
+def test_kl_is_zero_only_at_the_standard_normal():
+    zeros = torch.zeros(2, 4, 8, 8)
+    assert torch.all(latents.kl_to_standard_normal(zeros, zeros) == 0)
+    kl = latents.kl_to_standard_normal(torch.ones(1, 1, 1, 1), torch.full((1, 1, 1, 1), -2.0))
+    assert kl.item() == pytest.approx(0.5 * (1 + torch.exp(torch.tensor(-2.0)).item() - 1 + 2))
+
+
+def test_vae_shapes_and_loss_gradients():
+    torch.manual_seed(0)
+    vae = latents.make_vae()
+    images = latents.pad_to_32(torch.rand(2, 1, 28, 28) * 2 - 1)
+    assert vae.encode(images).latent_dist.mean.shape == latents.latent_shape(2)
+    loss, mse, kl = latents.vae_loss(vae, images, kl_weight=1e-2, generator=torch.Generator().manual_seed(0))
+    assert loss.item() == pytest.approx(mse.item() + 1e-2 * kl.item(), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None for p in vae.encoder.parameters())
+
+
+def test_psnr_of_known_error():
+    target = torch.zeros(1, 1, 4, 4)
+    assert latents.psnr(target + 0.2, target).item() == pytest.approx(10 * torch.log10(torch.tensor(4 / 0.04)).item())
+
+
+def test_scaling_factor_gives_unit_std():
+    raw = torch.randn(1000, 4, 8, 8) * 5.5
+    factor = latents.latent_scaling_factor(raw)
+    assert factor == pytest.approx(1 / 5.5, rel=0.01)
+    assert (raw * factor).std().item() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_shipped_vae_reconstructs_test_digits():
+    vae = latents.load_vae()
+    manifest = load_manifest(DATA_DIR / "vae_mnist.safetensors")
+    assert vae.config.scaling_factor == manifest["config"]["scaling_factor"]
+    images = mnist_tensors("test")[0][:200]
+    z = latents.encode(vae, images)
+    assert z.shape == latents.latent_shape(200)
+    assert 0.7 < z.std().item() < 1.3  # scaled to about unit variance
+    assert latents.psnr(latents.decode(vae, z), images).mean().item() > 20.0
+
+
+def test_missing_vae_names_the_rebuild_command(tmp_path):
+    (tmp_path / "vae_mnist.json").write_text((DATA_DIR / "vae_mnist.json").read_text())
+    from course_utils.checkpoints import load_weights
+    with pytest.raises(CheckpointError, match="scripts/train_vae.py"):
+        load_weights("vae_mnist", data_dir=tmp_path)
