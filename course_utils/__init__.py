@@ -7,6 +7,11 @@
 - ``ddpm``: the epsilon loss, EMA and the DDPM ancestral sampler (notebook 03)
 - ``metrics``: the MNIST classifier, "MNIST FID" and confident-classification share (notebook 03)
 - ``samplers``: DDIM by hand, any ``diffusers`` scheduler in one loop that counts network evaluations (notebook 04)
+- ``latents``: the course VAE (``diffusers.AutoencoderKL``), its loss, PSNR and the latent scaling factor (notebook 05)
+- ``captions``: captions for MNIST from the label and measured thickness, slant and size (notebook 06)
+- ``text``: a BPE tokenizer learned from the captions and a small CLIP text encoder (notebook 06)
+- ``guidance``: the cross-attention UNet, conditioning dropout and classifier-free guidance (notebook 06)
+- ``pipeline``: the course's parts as a ``diffusers.StableDiffusionPipeline``, or a real one (notebook 07)
 - ``checkpoints``: safetensors weights with manifests, written atomically
 - ``viz``: image grids and denoising animations
 - ``homework``: self-checks for exercises and review quizzes (all notebooks)

@@ -63,21 +63,24 @@ def inference_timesteps(num_train_timesteps: int, num_inference_steps: int) -> t
 
 
 def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
-              noise: torch.Tensor | None, clip: bool = True) -> torch.Tensor:
+              noise: torch.Tensor | None, clip_range: float | None = 1.0) -> torch.Tensor:
     """One ancestral step x_t -> x_{prev_t} (DDPM eqs. 6-7 and 15, for an arbitrary earlier step prev_t).
 
-    x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)                     (clipped to [-1, 1])
+    x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)     (clipped to [-clip_range, clip_range])
     mean   = sqrt(abar_prev) beta / (1 - abar_t) x0_hat + sqrt(alpha) (1 - abar_prev) / (1 - abar_t) x_t
     var    = (1 - abar_prev) / (1 - abar_t) beta,   alpha = abar_t / abar_prev, beta = 1 - alpha,
     and x_prev = mean + sqrt(var) noise, with no noise on the last step (prev_t < 0, abar_prev = 1).
+    ``clip_range`` is 1 for images in [-1, 1], ``latents.LATENT_CLIP_RANGE`` for latents, None for no clipping
+    (``clip_sample_range`` in ``diffusers``). Clipping matters most on the first step: with the cosine
+    schedule 1 / sqrt(abar_999) is about 20,000, so any error in eps is magnified that much in x0_hat.
     """
     abar_t = alpha_bar[t]
     abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype)
     alpha = abar_t / abar_prev
     beta = 1 - alpha
     x0_hat = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
-    if clip:
-        x0_hat = x0_hat.clamp(-1, 1)
+    if clip_range is not None:
+        x0_hat = x0_hat.clamp(-clip_range, clip_range)
     mean = (abar_prev.sqrt() * beta / (1 - abar_t)) * x0_hat + (alpha.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x_t
     if prev_t < 0:
         return mean
@@ -88,9 +91,9 @@ def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_b
 @torch.no_grad()
 def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_inference_steps: int = 100,
                 generator: torch.Generator | None = None, image_shape: tuple[int, ...] = (1, 28, 28),
-                trajectory_every: int = 0, progress: bool = True, clip: bool = True):
-    """Draw ``num_images`` samples with :func:`ddpm_step`; returns images in [-1, 1] (``clip=False`` for
-    latents, whose range is not [-1, 1]).
+                trajectory_every: int = 0, progress: bool = True, clip_range: float | None = 1.0):
+    """Draw ``num_images`` samples with :func:`ddpm_step`; returns images in [-1, 1] (for latents, pass
+    ``image_shape=(4, 8, 8)`` and ``clip_range=latents.LATENT_CLIP_RANGE``).
 
     With ``trajectory_every = k > 0`` also returns a list of (t, x_t) every k steps, for figures.
     """
@@ -105,7 +108,7 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     for i, t in enumerate(tqdm(timesteps.tolist(), desc="DDPM sampling", disable=not progress)):
         eps = model(x, torch.full((num_images,), t, device=device))
         noise = torch.randn(x.shape, generator=generator, device=device) if t > 0 else None
-        x = ddpm_step(eps, t, t - step_ratio, x, alpha_bar, noise, clip)
+        x = ddpm_step(eps, t, t - step_ratio, x, alpha_bar, noise, clip_range)
         if trajectory_every and (i % trajectory_every == 0 or t == 0):
             trajectory.append((t, x.clone()))
     return (x, trajectory) if trajectory_every else x

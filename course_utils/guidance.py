@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .latents import LATENT_CHANNELS, LATENT_SIZE
+from .latents import LATENT_CHANNELS, LATENT_CLIP_RANGE, LATENT_SIZE
 from .text import tokenize
 
 
@@ -36,6 +36,16 @@ def make_conditional_unet(cross_attention_dim: int = 64):
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(**conditional_unet_config(cross_attention_dim))
+
+
+def latent_scheduler(name: str = "ddpm", **overrides):
+    """A ``diffusers`` scheduler for the course's latent models (``samplers.make_scheduler``: cosine schedule,
+    epsilon prediction) that clips its estimate of z_0 to [-LATENT_CLIP_RANGE, LATENT_CLIP_RANGE]."""
+    from .samplers import make_scheduler
+
+    if name not in ("ddpm", "ddim"):
+        raise ValueError(f"name must be 'ddpm' or 'ddim' (the samplers with a clip range), got {name!r}")
+    return make_scheduler(name, clip=True, clip_sample_range=LATENT_CLIP_RANGE, **overrides)
 
 
 def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> list[str]:

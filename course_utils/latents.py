@@ -21,6 +21,9 @@ IMAGE_SIZE = 32  # MNIST's 28x28 padded by 2 pixels of background on each side
 PADDING = (IMAGE_SIZE - 28) // 2
 LATENT_CHANNELS = 4
 LATENT_SIZE = 8
+# Samplers clip their estimate of z_0 to [-6, 6]: the scaled latents of the course VAE lie within about +-5.7
+# (99.9% within +-4, measured on 5,000 test digits), as images lie within [-1, 1].
+LATENT_CLIP_RANGE = 6.0
 
 
 def pad_to_32(images: torch.Tensor) -> torch.Tensor:
@@ -60,7 +63,7 @@ def load_vae(name: str = "vae_mnist"):
     state_dict, manifest = load_weights(name)
     vae = make_vae(manifest["config"]["scaling_factor"])
     vae.load_state_dict(state_dict)
-    return vae.eval().requires_grad_(False)
+    return vae.eval()
 
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):

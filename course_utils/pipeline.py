@@ -33,18 +33,18 @@ class PipelineFilesError(RuntimeError):
 def build_course_pipeline(scheduler=None):
     """The shipped course models (``data/vae_mnist``, ``data/text2image_mnist``) as a ``StableDiffusionPipeline``.
 
-    ``scheduler`` defaults to DDPM on the cosine schedule without clipping (latents are not in [-1, 1]).
+    ``scheduler`` defaults to DDPM on the cosine schedule, clipping z_0 to the latents' range
+    (``guidance.latent_scheduler``).
     There is no safety checker: the model can only draw digits."""
     from diffusers import StableDiffusionPipeline
 
-    from .guidance import load_text2image
+    from .guidance import latent_scheduler, load_text2image
     from .latents import load_vae
-    from .samplers import make_scheduler
 
     tokenizer, text_encoder, unet, _ = load_text2image()
     return StableDiffusionPipeline(
         vae=load_vae(), text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=scheduler or make_scheduler("ddpm", clip=False, steps_offset=1),
+        scheduler=scheduler or latent_scheduler("ddpm", steps_offset=1),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
@@ -130,3 +130,27 @@ def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | Non
     latents = sample_with_guidance(pipe.unet, pipe.scheduler, embed(prompts), embed(negative_prompts or [""] * len(prompts)),
                                    guidance_scale, num_inference_steps, generator, progress=False)
     return pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample.clamp(-1, 1)
+
+
+def pipeline_resolution(pipe) -> int:
+    """Side of the images the pipeline makes by default: UNet sample size x the VAE's downsampling factor."""
+    return pipe.unet.config.sample_size * pipe.vae_scale_factor
+
+
+def digits_for_pipeline(digits: torch.Tensor, pipe) -> torch.Tensor:
+    """MNIST digits [N, 1, 28, 28] in [-1, 1] -> the pipeline's image input: [N, C, S, S] in [0, 1], padded to
+    32x32 and resized to the pipeline's resolution, with as many channels as its VAE reads (1 or RGB)."""
+    from torch.nn import functional as F
+
+    from .latents import pad_to_32
+
+    side = pipeline_resolution(pipe)
+    images = F.interpolate(pad_to_32(digits), size=(side, side), mode="bilinear") if side != 32 else pad_to_32(digits)
+    return ((images + 1) / 2).clamp(0, 1).repeat(1, pipe.vae.config.in_channels, 1, 1)
+
+
+def pipeline_images_to_digits(images: torch.Tensor) -> torch.Tensor:
+    """The course pipeline's output [N, 1, 32, 32] in [0, 1] -> digits [N, 1, 28, 28] in [-1, 1] for the classifier."""
+    from .latents import crop_to_28
+
+    return crop_to_28(images * 2 - 1)

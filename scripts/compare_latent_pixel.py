@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import atomic_write, load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import ddpm_loss, load_ddpm, sample_ddpm  # noqa: E402
-from course_utils.latents import decode, encode, load_vae, psnr  # noqa: E402
+from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, psnr  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from measure_notebooks import with_table  # noqa: E402  (scripts/ is on sys.path: it holds this script)
@@ -56,12 +56,13 @@ def sample(name: str, model, alpha_bar, vae, args) -> tuple[torch.Tensor, float]
     generator = torch.Generator().manual_seed(args.seed)
     latent = name == "latent"
     shape = (4, 8, 8) if latent else (1, 28, 28)
-    sample_ddpm(model, 8, alpha_bar, args.steps, generator, image_shape=shape, clip=not latent, progress=False)  # warm-up
+    clip_range = LATENT_CLIP_RANGE if latent else 1.0
+    sample_ddpm(model, 8, alpha_bar, args.steps, generator, image_shape=shape, clip_range=clip_range, progress=False)  # warm-up
     started = time.perf_counter()
     batches = []
     for start in range(0, args.num_samples, args.batch_size):
         size = min(args.batch_size, args.num_samples - start)
-        x = sample_ddpm(model, size, alpha_bar, args.steps, generator, image_shape=shape, clip=not latent)
+        x = sample_ddpm(model, size, alpha_bar, args.steps, generator, image_shape=shape, clip_range=clip_range)
         batches.append(decode(vae, x) if latent else x)
     return torch.cat(batches), (time.perf_counter() - started) / args.num_samples
 

@@ -34,10 +34,9 @@ sys.path.insert(0, str(ROOT))
 from course_utils.captions import ATTRIBUTE_WORDS, NUMBER_WORDS, class_terciles, measure_attributes  # noqa: E402
 from course_utils.checkpoints import atomic_write, load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.guidance import embed_prompts, load_text2image, sample_with_guidance  # noqa: E402
+from course_utils.guidance import embed_prompts, latent_scheduler, load_text2image, sample_with_guidance  # noqa: E402
 from course_utils.latents import decode, load_vae  # noqa: E402
 from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
-from course_utils.samplers import make_scheduler  # noqa: E402
 from measure_notebooks import with_table  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 MARKERS = ("<!-- guidance-sweep:begin -->", "<!-- guidance-sweep:end -->")
@@ -56,7 +55,7 @@ def generate(models, prompts: list[str], guidance_scale: float, args, negative: 
     for start in range(0, len(prompts), args.batch_size):
         chunk = prompts[start:start + args.batch_size]
         negatives = (negative or [""] * len(prompts))[start:start + args.batch_size]
-        z = sample_with_guidance(unet, make_scheduler(args.sampler, clip=False), embed_prompts(tokenizer, text_encoder, chunk),
+        z = sample_with_guidance(unet, latent_scheduler(args.sampler), embed_prompts(tokenizer, text_encoder, chunk),
                                  embed_prompts(tokenizer, text_encoder, negatives), guidance_scale, args.steps, generator,
                                  progress=False)
         finals.append(z)
@@ -114,7 +113,7 @@ def main(argv=None) -> int:
     test_images, test_labels = mnist_tensors("test")
     real_index = torch.cat([torch.nonzero(test_labels == d)[:2 * args.per_digit, 0] for d in range(10)])
     real_a, real_b = real_index.reshape(10, -1)[:, :args.per_digit].flatten(), real_index.reshape(10, -1)[:, args.per_digit:].flatten()
-    real_features_a = classifier.features(test_images[real_a]).detach()
+    real_features_a = classify(classifier, test_images[real_a])[0]
     real_spread = feature_spread(real_features_a, test_labels[real_a])
     prompts, digits = digit_prompts(args.per_digit)
     result = {
@@ -123,13 +122,13 @@ def main(argv=None) -> int:
                      "attribute_per_digit": args.attribute_per_digit, "checkpoint_sha256": manifest["sha256"],
                      "machine": platform.processor() or platform.machine(),
                      "command": "python scripts/evaluate_text2image.py " + " ".join(sys.argv[1:] if argv is None else argv)},
-        "data_floor_fid": round(mnist_fid(real_features_a, classifier.features(test_images[real_b]).detach()), 3),
+        "data_floor_fid": round(mnist_fid(real_features_a, classify(classifier, test_images[real_b])[0]), 3),
         "sweep": [], "attributes": {},
     }
     for scale in args.scales:
         images, finals = generate(models, prompts, scale, args)
-        predicted, _ = classify(classifier, images)
-        features = classifier.features(images).detach()
+        features, probabilities = classify(classifier, images)
+        predicted = probabilities.argmax(dim=1)
         row = {"guidance_scale": scale, "adherence": round(float((predicted == digits).float().mean()), 4),
                "adherence_per_digit": [round(float((predicted[digits == d] == d).float().mean()), 3) for d in range(10)],
                "mnist_fid": round(mnist_fid(real_features_a, features), 3),

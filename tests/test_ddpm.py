@@ -120,3 +120,18 @@ def test_ema_moves_towards_the_model():
     assert torch.all(ema.model.weight > before) and torch.all(ema.model.weight < model.weight)
     with pytest.raises(ValueError, match="decay"):
         EMA(model, decay=1.0)
+
+
+def test_ddpm_step_clip_range_equals_diffusers_clip_sample_range():
+    """Latent sampling clips x0_hat to [-6, 6], as DDPMScheduler does with clip_sample_range=6."""
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=True,
+                              clip_sample_range=6.0, variance_type="fixed_small", prediction_type="epsilon")
+    scheduler.set_timesteps(50)
+    generator = torch.Generator().manual_seed(0)
+    x_t, eps, noise = (torch.randn(2, 4, 8, 8, generator=generator) * 3 for _ in range(3))
+    expected = scheduler.step(eps, 999 - 19, x_t, generator=torch.Generator().manual_seed(5)).prev_sample
+    noise = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(5))
+    ours = ddpm_step(eps, 999 - 19, 999 - 19 - 20, x_t, scheduler.alphas_cumprod, noise, clip_range=6.0)
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+    unclipped = ddpm_step(eps, 999 - 19, 999 - 39, x_t, scheduler.alphas_cumprod, noise, clip_range=None)
+    assert not torch.allclose(ours, unclipped)

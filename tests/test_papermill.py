@@ -138,3 +138,39 @@ def test_notebook_04_refuses_a_bad_parameter_by_name(require_notebook, tmp_path,
         run(require_notebook(NB04), tmp_path, **{**TINY, name: value})
     assert raised.value.ename == "ValueError"
     assert name in raised.value.evalue and f"got {value!r}" in raised.value.evalue
+
+
+# Notebooks 05-07: tiny runs honour their parameters; bad values are refused by name.
+NB05, NB06, NB07 = "05_latent_diffusion.ipynb", "06_text_conditioning.ipynb", "07_stable_diffusion.ipynb"
+
+
+def test_notebook_05_runs_tiny_and_honours_its_parameters(require_notebook, tmp_path):
+    text = stdout(run(require_notebook(NB05), tmp_path, THREADS=1, LIVE_VAE_STEPS=2, SAMPLING_STEPS=7, NUM_SAMPLES=4,
+                      EVAL_SAMPLES=24))
+    assert "24 samples each, DDPM 7 steps" in text
+    assert "std of the raw latents" in text and "image (1, 32, 32) -> latent (4, 8, 8)" in text
+
+
+def test_notebook_06_runs_tiny_and_honours_its_parameters(require_notebook, tmp_path):
+    text = stdout(run(require_notebook(NB06), tmp_path, THREADS=1, GUIDANCE_SCALE=2.5, SAMPLING_STEPS=4,
+                      SAMPLES_PER_DIGIT=2, LIVE_TRAIN_STEPS=1, LIVE_BATCH_SIZE=4))
+    assert re.search(r"adherence at w = 2\.5: \d\.\d\d of 20 samples", text)
+    assert "course_utils.guidance gives the same latents: True" in text
+
+
+def test_notebook_07_runs_the_course_model_with_another_prompt(require_notebook, tmp_path):
+    text = stdout(run(require_notebook(NB07), tmp_path, THREADS=1, MODEL="course", PROMPT="a handwritten three",
+                      SAMPLING_STEPS=4, NUM_IMAGES=2))
+    assert "running: the course's own pipeline" in text
+    assert "largest pixel difference below 1e-4: True" in text
+    assert "2 images in" in text
+
+
+@pytest.mark.parametrize("notebook, name, value", [(NB05, "KL_WEIGHT", -1.0), (NB05, "LIVE_VAE_STEPS", 0),
+                                                   (NB06, "GUIDANCE_SCALE", 80.0), (NB06, "SAMPLES_PER_DIGIT", 0),
+                                                   (NB07, "NUM_IMAGES", 100), (NB07, "MODEL", "")])
+def test_notebooks_05_to_07_refuse_a_bad_parameter_by_name(require_notebook, tmp_path, notebook, name, value):
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(require_notebook(notebook), tmp_path, THREADS=1, **{name: value})
+    assert raised.value.ename == "ValueError"
+    assert name in raised.value.evalue and f"got {value!r}" in raised.value.evalue

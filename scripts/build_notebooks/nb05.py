@@ -215,8 +215,10 @@ input and output channels, trained by the same script on the scaled latents of t
 
     python scripts/train_ddpm.py --space latent ...
 
-Sampling is notebook 03's `sample_ddpm` on 8×8×4 noise, with one difference: no clipping of $\hat x_0$ to
-$[-1, 1]$, because latents are not confined to that range. Then one decoder call turns latents into digits.
+Sampling is notebook 03's `sample_ddpm` on 8×8×4 noise, with one difference: $\hat x_0$ is clipped to the range of
+the *latents*, $[-6, 6]$ (`latents.LATENT_CLIP_RANGE`), not to the pixel range $[-1, 1]$. Clipping matters most at the
+first step, where the cosine schedule divides by $\sqrt{\bar\alpha_{999}} \approx 5\cdot10^{-5}$ and magnifies any
+error of $\hat\epsilon$ twenty thousand times. Then one decoder call turns latents into digits.
 """),
 code("""
 latent_model, latent_alpha_bar, latent_manifest = ddpm.load_ddpm("latent_ddpm_mnist")
@@ -225,7 +227,7 @@ print(f"latent UNet: {count_parameters(latent_model):,} parameters, widths {late
       f"{latent_manifest['steps']:,} training steps")
 generator = torch.Generator().manual_seed(SEED)
 z, frames = ddpm.sample_ddpm(latent_model, NUM_SAMPLES, latent_alpha_bar, SAMPLING_STEPS, generator,
-                             image_shape=(4, 8, 8), clip=False, trajectory_every=max(1, SAMPLING_STEPS // 10))
+                             image_shape=(4, 8, 8), clip_range=latents.LATENT_CLIP_RANGE, trajectory_every=max(1, SAMPLING_STEPS // 10))
 latent_samples = latents.decode(shipped_vae, z)
 viz.show_images(latent_samples, nrow=16, title=f"{NUM_SAMPLES} latent DDPM samples, {SAMPLING_STEPS} steps")
 plt.show()
@@ -257,7 +259,7 @@ def seconds_per_image(sample):
 
 pixel_seconds = seconds_per_image(lambda: ddpm.sample_ddpm(pixel_model, NUM_SAMPLES, pixel_alpha_bar, SAMPLING_STEPS, progress=False))
 latent_seconds = seconds_per_image(lambda: latents.decode(shipped_vae, ddpm.sample_ddpm(
-    latent_model, NUM_SAMPLES, latent_alpha_bar, SAMPLING_STEPS, image_shape=(4, 8, 8), clip=False, progress=False)))
+    latent_model, NUM_SAMPLES, latent_alpha_bar, SAMPLING_STEPS, image_shape=(4, 8, 8), clip_range=latents.LATENT_CLIP_RANGE, progress=False)))
 print(f"pixel {1000 * pixel_seconds:.1f} ms/image, latent {1000 * latent_seconds:.1f} ms/image: "
       f"{pixel_seconds / latent_seconds:.1f}x faster")
 """),
@@ -273,7 +275,7 @@ eval_generator = torch.Generator().manual_seed(SEED + 1)
 results = {
     "pixel DDPM": ddpm.sample_ddpm(pixel_model, EVAL_SAMPLES, pixel_alpha_bar, SAMPLING_STEPS, eval_generator),
     "latent DDPM": latents.decode(shipped_vae, ddpm.sample_ddpm(latent_model, EVAL_SAMPLES, latent_alpha_bar, SAMPLING_STEPS,
-                                                               eval_generator, image_shape=(4, 8, 8), clip=False)),
+                                                               eval_generator, image_shape=(4, 8, 8), clip_range=latents.LATENT_CLIP_RANGE)),
     "VAE reconstructions": reconstructions[-EVAL_SAMPLES:],
 }
 results = {name: metrics.evaluate_samples(classifier, samples, reference) for name, samples in results.items()}
@@ -326,8 +328,6 @@ code("""
 with torch.no_grad():
     unscaled_images = latents.crop_to_28(shipped_vae.decode(z).sample).clamp(-1, 1)
 ### END SOLUTION
-viz.show_images(torch.cat([latent_samples[:16], unscaled_images[:16]]), nrow=16, title="decoded correctly (top), without unscaling (bottom)")
-plt.show()
 """),
 code("""
 check_range("unscaled_images", unscaled_images, -1, 1, hint="clamp the decoded images to [-1, 1]")
@@ -336,6 +336,10 @@ with torch.no_grad():
     expected = latents.crop_to_28(shipped_vae.decode(z).sample).clamp(-1, 1)
 check_close("unscaled_images", unscaled_images, expected, atol=1e-5)
 ### END HIDDEN TESTS
+"""),
+code("""
+viz.show_images(torch.cat([latent_samples[:16], unscaled_images[:16]]), nrow=16, title="decoded correctly (top), without unscaling (bottom)")
+plt.show()
 """),
 md(r"""
 ### Exercise 3 (open): how small can the latent be?

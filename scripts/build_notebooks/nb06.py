@@ -49,14 +49,14 @@ from course_utils import captions, guidance, latents, metrics, text, viz
 from course_utils.data import DATA_DIR, mnist_tensors
 from course_utils.homework import check_close, check_range
 from course_utils.runtime import setup
-from course_utils.samplers import make_scheduler
 from course_utils.unet import count_parameters
 
 for name, value, low, high in [("SAMPLING_STEPS", SAMPLING_STEPS, 1, 1000), ("SAMPLES_PER_DIGIT", SAMPLES_PER_DIGIT, 1, 1000),
                                ("LIVE_TRAIN_STEPS", LIVE_TRAIN_STEPS, 1, 100_000), ("LIVE_BATCH_SIZE", LIVE_BATCH_SIZE, 1, 4096)]:
     if not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-guidance.check_guidance_scale(GUIDANCE_SCALE)
+if not isinstance(GUIDANCE_SCALE, (int, float)) or not 0 <= GUIDANCE_SCALE <= 50:
+    raise ValueError(f"GUIDANCE_SCALE must be a number in [0, 50], got {GUIDANCE_SCALE!r}")
 device = setup(seed=SEED, threads=THREADS)
 images, labels = mnist_tensors("train")
 """),
@@ -197,7 +197,7 @@ parameters = [*fresh_text_encoder.parameters(), *fresh_unet.parameters()]
 optimizer = torch.optim.AdamW(parameters, lr=5e-4)
 train_latents = latents.encode(vae, images[:2000])
 train_captions = captions.caption_dataset(images[:2000], labels[:2000], seed=SEED)
-alpha_bar = torch.tensor(make_scheduler("ddpm").alphas_cumprod)
+alpha_bar = guidance.latent_scheduler().alphas_cumprod
 generator, losses = torch.Generator().manual_seed(SEED), []
 for step in tqdm(range(LIVE_TRAIN_STEPS), desc="live training"):
     index = torch.randint(0, 2000, (LIVE_BATCH_SIZE,), generator=generator)
@@ -221,11 +221,12 @@ $$\hat\epsilon = \epsilon_\theta(z_t, t, \varnothing) + w\,\big(\epsilon_\theta(
 
 $w = 0$ ignores the prompt, $w = 1$ is the plain conditional model, $w > 1$ exaggerates the prompt. The two
 predictions come from one batched UNet call, the latents stacked twice. The sampler is a `diffusers` DDPM
-scheduler on the cosine schedule (notebook 04's `make_scheduler`), without clipping since these are latents.
+scheduler on the cosine schedule (notebook 04's `make_scheduler`), clipping $\hat z_0$ to the latents' range $[-6, 6]$
+as notebook 05 did (`guidance.latent_scheduler`).
 """),
 code("""
 def sample(prompts, guidance_scale, negative_prompts=None, steps=SAMPLING_STEPS, seed=SEED):
-    scheduler, generator = make_scheduler("ddpm", clip=False), torch.Generator().manual_seed(seed)
+    scheduler, generator = guidance.latent_scheduler("ddpm"), torch.Generator().manual_seed(seed)
     c = guidance.embed_prompts(tokenizer, text_encoder, prompts)
     c_empty = guidance.embed_prompts(tokenizer, text_encoder, negative_prompts or [""] * len(prompts))
     scheduler.set_timesteps(steps)
@@ -251,12 +252,12 @@ its $w = 0$ means "conditional"; ours follows the formula.
 """),
 code("""
 # NBVAL_CHECK_OUTPUT
-again = guidance.sample_with_guidance(unet, make_scheduler("ddpm", clip=False), guidance.embed_prompts(tokenizer, text_encoder, digit_prompts),
+again = guidance.sample_with_guidance(unet, guidance.latent_scheduler("ddpm"), guidance.embed_prompts(tokenizer, text_encoder, digit_prompts),
                                       guidance.embed_prompts(tokenizer, text_encoder, [""] * len(digit_prompts)), GUIDANCE_SCALE,
                                       SAMPLING_STEPS, torch.Generator().manual_seed(SEED), progress=False)
 print(f"course_utils.guidance gives the same latents: {torch.allclose(again, z, atol=1e-5)}")
 classifier = metrics.load_classifier()
-predicted, _ = metrics.classify(classifier, latents.decode(vae, z))
+predicted = metrics.classify(classifier, latents.decode(vae, z))[1].argmax(dim=1)
 print(f"adherence at w = {GUIDANCE_SCALE}: {(predicted == requested).float().mean():.2f} of {len(requested)} samples "
       f"are the digit the prompt asked for")
 """),
@@ -271,14 +272,14 @@ blotchy: the "burn" familiar from Stable Diffusion at high CFG.
 """),
 code("""
 scales = [0, 1, 2, 4, 7.5, 15]
-real_features = classifier.features(images[:1000]).detach()
+real_features = metrics.classify(classifier, images[:1000])[0]
 real_spread = np.mean([torch.cov(real_features[labels[:1000] == d].T).trace().item() for d in range(10)])
 sweep = {}
 for w in tqdm(scales, desc="guidance sweep"):
     z_w = sample(digit_prompts, w)
     decoded = latents.decode(vae, z_w)
-    predicted, _ = metrics.classify(classifier, decoded)
-    features = classifier.features(decoded).detach()
+    features, probabilities = metrics.classify(classifier, decoded)
+    predicted = probabilities.argmax(dim=1)
     spread = np.mean([torch.cov(features[requested == d].T).trace().item() for d in range(10)]) / real_spread
     sweep[w] = {"adherence": (predicted == requested).float().mean().item(), "spread": spread,
                 "latent std": z_w.std().item(), "images": decoded}

@@ -1,0 +1,105 @@
+"""The course pipeline: manual loop == pipeline, offline loading and checks, and the real-model branch on a tiny
+random Stable-Diffusion-architecture checkpoint built from configs here."""
+import json
+import shutil
+
+import pytest
+import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from course_utils import pipeline, text
+from course_utils.samplers import make_scheduler
+
+
+@pytest.fixture(scope="module")
+def course_pipe():
+    return pipeline.load_pipeline("course")
+
+
+def pipe_images(pipe, prompts, negative, guidance_scale, steps, seed):
+    images = pipe(prompts, negative_prompt=negative, guidance_scale=guidance_scale, num_inference_steps=steps,
+                  generator=torch.Generator().manual_seed(seed), output_type="pt").images
+    return images * 2 - 1  # the pipeline returns [0, 1]
+
+
+def test_bundled_pipeline_loads_offline_with_course_parts(course_pipe):
+    assert type(course_pipe).__name__ == "StableDiffusionPipeline"
+    assert course_pipe.safety_checker is None
+    assert course_pipe.unet.config.sample_size == 8 and course_pipe.vae.config.latent_channels == 4
+    assert course_pipe.vae.config.scaling_factor == pytest.approx(1.162, abs=0.01)
+
+
+def test_manual_loop_equals_the_pipeline(course_pipe):
+    prompts, negative = ["a thick seven", "the number one"], ["thin", ""]
+    expected = pipe_images(course_pipe, prompts, negative, 4.0, 10, seed=3)
+    ours = pipeline.generate_by_hand(course_pipe, prompts, negative, 4.0, 10, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_corrupt_pipeline_folder_names_the_rebuild_command(tmp_path, monkeypatch):
+    copy = tmp_path / "course_pipeline"
+    shutil.copytree(pipeline.COURSE_PIPELINE_DIR, copy)
+    pipeline.verify_pipeline_folder(copy)
+    with open(copy / "unet" / "diffusion_pytorch_model.safetensors", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00\x01\x02")
+    with pytest.raises(pipeline.PipelineFilesError, match="scripts/build_pipeline.py"):
+        pipeline.verify_pipeline_folder(copy)
+    (copy / pipeline.CHECKSUMS_FILE).unlink()
+    with pytest.raises(pipeline.PipelineFilesError, match="missing"):
+        pipeline.verify_pipeline_folder(copy)
+
+
+def test_choose_model_stays_offline_when_told(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not pipeline.hub_reachable()
+    assert pipeline.choose_model("auto") == "course"
+    assert pipeline.choose_model("some/checkpoint") == "some/checkpoint"
+    with pytest.raises(ValueError, match="model"):
+        pipeline.choose_model("")
+
+
+@pytest.fixture(scope="module")
+def tiny_stable_diffusion(tmp_path_factory):
+    """A random Stable-Diffusion-v1-shaped checkpoint: 3-channel VAE downsampling 8x, CLIP tokenizer with a
+    77-token context, 4-channel UNet with cross-attention, saved like a hub checkpoint."""
+    torch.manual_seed(0)
+    tokenizer = text.make_tokenizer(["a photograph of an astronaut riding a horse"])
+    tokenizer.model_max_length = 77
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37,
+                                                num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
+                                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                                pad_token_id=tokenizer.pad_token_id))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64),
+                                layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                                norm_num_groups=32)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 32, 32, 32),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        norm_num_groups=32, scaling_factor=0.18215)
+    scheduler = make_scheduler("ddim", clip=False, beta_schedule="scaled_linear", steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    folder = tmp_path_factory.mktemp("tiny-sd")
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def test_real_model_branch_loads_any_stable_diffusion_folder(tiny_stable_diffusion):
+    assert not list(tiny_stable_diffusion.rglob("*.bin"))  # safetensors only
+    pipe = pipeline.load_pipeline(str(tiny_stable_diffusion))
+    assert json.loads((tiny_stable_diffusion / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
+    expected = pipe_images(pipe, ["an astronaut riding a horse"], None, 7.5, 3, seed=0)
+    assert expected.shape == (1, 3, 64, 64)  # 8x8 latents, VAE factor 8
+    ours = pipeline.generate_by_hand(pipe, ["an astronaut riding a horse"], None, 7.5, 3, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_hub_loading_refuses_pickled_weights(tmp_path, tiny_stable_diffusion):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_stable_diffusion, folder)
+    for weights in folder.rglob("*.safetensors"):
+        weights.rename(weights.with_suffix(".bin"))
+    with pytest.raises((OSError, EnvironmentError, ValueError)):
+        pipeline.load_pipeline(str(folder))
