@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .latents import LATENT_CHANNELS, LATENT_CLIP_RANGE, LATENT_SIZE
+from .latents import LATENT_CHANNELS, LATENT_SIZE
 from .text import tokenize
 
 
@@ -39,13 +39,20 @@ def make_conditional_unet(cross_attention_dim: int = 64):
 
 
 def latent_scheduler(name: str = "ddpm", **overrides):
-    """A ``diffusers`` scheduler for the course's latent models (``samplers.make_scheduler``: cosine schedule,
-    epsilon prediction) that clips its estimate of z_0 to [-LATENT_CLIP_RANGE, LATENT_CLIP_RANGE]."""
+    """The sampler of the course's text-to-image model and pipeline: a ``diffusers`` scheduler from
+    ``samplers.make_scheduler`` (cosine schedule, epsilon prediction), without clipping and with Stable
+    Diffusion's "leading" timesteps, steps_offset=1 (for 25 steps: t = 961, 921, ..., 1).
+
+    Why not start at t = 999 ("trailing")? With the cosine schedule sqrt(abar_999) is 5e-5, so the first
+    estimate of z_0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar) magnifies any error of eps 20,000 times;
+    notebook 05 clips that estimate, but ``StableDiffusionPipeline`` switches ``clip_sample`` off. At t = 961,
+    sqrt(abar) is 0.06 and the magnification about 16, and no clipping is needed."""
     from .samplers import make_scheduler
 
     if name not in ("ddpm", "ddim"):
-        raise ValueError(f"name must be 'ddpm' or 'ddim' (the samplers with a clip range), got {name!r}")
-    return make_scheduler(name, clip=True, clip_sample_range=LATENT_CLIP_RANGE, **overrides)
+        raise ValueError(f"name must be 'ddpm' or 'ddim', got {name!r}")
+    settings = {"timestep_spacing": "leading", "steps_offset": 1, **overrides}
+    return make_scheduler(name, clip=False, **settings)
 
 
 def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> list[str]:

@@ -100,7 +100,8 @@ def psnr(reconstruction: torch.Tensor, target: torch.Tensor, data_range: float =
 def latent_scaling_factor(latents: torch.Tensor) -> float:
     """1 / std of the latents, so the scaled latents have unit variance like the diffusion's N(0, I)
     prior. Stable Diffusion v1's 0.18215 is this number for its VAE, computed on a batch of images
-    (Rombach et al. 2022, section G; the ``scaling_factor`` of ``AutoencoderKL``)."""
+    (Rombach et al. 2022 rescale their latents this way; their code, ``scale_by_std``, takes 1 / std of the
+    first training batch. Stored as the ``scaling_factor`` of ``AutoencoderKL``)."""
     return float(1.0 / latents.float().std())
 
 

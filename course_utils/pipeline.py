@@ -33,8 +33,8 @@ class PipelineFilesError(RuntimeError):
 def build_course_pipeline(scheduler=None):
     """The shipped course models (``data/vae_mnist``, ``data/text2image_mnist``) as a ``StableDiffusionPipeline``.
 
-    ``scheduler`` defaults to DDPM on the cosine schedule, clipping z_0 to the latents' range
-    (``guidance.latent_scheduler``).
+    ``scheduler`` defaults to notebook 06's sampler, DDPM on the cosine schedule with Stable Diffusion's
+    "leading" timesteps (``guidance.latent_scheduler``).
     There is no safety checker: the model can only draw digits."""
     from diffusers import StableDiffusionPipeline
 
@@ -44,7 +44,7 @@ def build_course_pipeline(scheduler=None):
     tokenizer, text_encoder, unet, _ = load_text2image()
     return StableDiffusionPipeline(
         vae=load_vae(), text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=scheduler or latent_scheduler("ddpm", steps_offset=1),
+        scheduler=scheduler or latent_scheduler("ddpm"),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 

@@ -10,8 +10,8 @@ prompts "a handwritten zero" ... "a handwritten nine" and measures:
 - **variety**: MNIST FID of all samples against as many real test digits (classes balanced), and the
   within-class feature spread, the mean per-class trace of the classifier-feature covariance, relative to
   real digits of the same classes (1.0 = as varied as real digits);
-- **saturation**: the standard deviation of the final latents (real latents: 1.0 after scaling) and the share
-  of decoded pixels at the extremes (|x| > 0.95).
+- **saturation**: the standard deviation of the final latents (real latents: 1.0 after scaling), and the ink
+  share, the fraction of decoded pixels brighter than mid-grey (x > 0), next to that of real digits.
 
 Then, at --default-scale, attribute control: for every digit, prompts with the words for the low and the high
 third of each attribute ("a thin seven" / "a thick seven"), and the measured attribute of both sets.
@@ -75,12 +75,12 @@ def markdown_table(result: dict) -> str:
         f"\"a handwritten nine\" per scale ({10 * s['per_digit']:,} in all), {s['sampler']} with {s['steps']} steps; "
         f"MNIST FID against {10 * s['per_digit']:,} real test digits (data floor {result['data_floor_fid']:.2f}).",
         "",
-        "| guidance scale | adherence | MNIST FID | within-class spread (real = 1) | latent std (real = 1) | saturated pixels |",
+        f"| guidance scale | adherence | MNIST FID | within-class spread (real = 1) | latent std (real = 1) | ink share (real = {result['real_ink_share']:.3f}) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["sweep"]:
         lines.append(f"| {row['guidance_scale']:g} | {row['adherence']:.3f} | {row['mnist_fid']:.2f} | "
-                     f"{row['relative_spread']:.2f} | {row['latent_std']:.2f} | {row['saturated_pixels']:.3f} |")
+                     f"{row['relative_spread']:.2f} | {row['latent_std']:.2f} | {row['ink_share']:.3f} |")
     lines += ["", f"Attribute control at guidance {s['default_scale']:g} ({s['attribute_per_digit']} samples per digit "
               "and word; real digits: the gap between the low and the high third of each class):", "",
               "| attribute | prompt words | measured (low word) | measured (high word) | effect | real gap |",
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--default-scale", type=float, default=4.0)
     parser.add_argument("--attribute-per-digit", type=int, default=30)
     parser.add_argument("--sampler", default="ddpm")
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=25, help="sampler steps (default 25, as notebook 06)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=250)
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
                      "machine": platform.processor() or platform.machine(),
                      "command": "python scripts/evaluate_text2image.py " + " ".join(sys.argv[1:] if argv is None else argv)},
         "data_floor_fid": round(mnist_fid(real_features_a, classify(classifier, test_images[real_b])[0]), 3),
-        "sweep": [], "attributes": {},
+        "real_ink_share": round(float((test_images[real_a] > 0).float().mean()), 4), "sweep": [], "attributes": {},
     }
     for scale in args.scales:
         images, finals = generate(models, prompts, scale, args)
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
                "mnist_fid": round(mnist_fid(real_features_a, features), 3),
                "relative_spread": round(feature_spread(features, digits) / real_spread, 3),
                "latent_std": round(float(finals.std()), 3),
-               "saturated_pixels": round(float((images.abs() > 0.95).float().mean()), 4)}
+               "ink_share": round(float((images > 0).float().mean()), 4)}
         result["sweep"].append(row)
         print(row, flush=True)
 

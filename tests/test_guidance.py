@@ -45,7 +45,7 @@ def components():
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_hand_written_guidance_loop_equals_the_pipeline(components, sampler):
     tokenizer, text_encoder, unet, vae = components
-    scheduler = make_scheduler(sampler, clip=False)
+    scheduler = make_scheduler(sampler, clip=False, steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
@@ -54,7 +54,7 @@ def test_hand_written_guidance_loop_equals_the_pipeline(components, sampler):
     expected = pipe(prompts, negative_prompt=negative, guidance_scale=4.0, num_inference_steps=6,
                     generator=torch.Generator().manual_seed(1), output_type="latent").images
     ours = guidance.sample_with_guidance(
-        unet, make_scheduler(sampler, clip=False), guidance.embed_prompts(tokenizer, text_encoder, prompts),
+        unet, make_scheduler(sampler, clip=False, steps_offset=1), guidance.embed_prompts(tokenizer, text_encoder, prompts),
         guidance.embed_prompts(tokenizer, text_encoder, negative), 4.0, 6, torch.Generator().manual_seed(1),
         progress=False)
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
@@ -65,6 +65,6 @@ def test_guidance_zero_is_the_unconditional_model(components):
     empty = guidance.embed_prompts(tokenizer, text_encoder, ["", ""])
     prompt = guidance.embed_prompts(tokenizer, text_encoder, ["a thick seven", "the number one"])
     run = lambda embeds, w: guidance.sample_with_guidance(  # noqa: E731
-        unet, make_scheduler("ddim", clip=False), embeds, empty, w, 4, torch.Generator().manual_seed(2), progress=False)
+        unet, make_scheduler("ddim", clip=False, steps_offset=1), embeds, empty, w, 4, torch.Generator().manual_seed(2), progress=False)
     torch.testing.assert_close(run(prompt, 0.0), run(empty, 1.0))
     assert not torch.allclose(run(prompt, 0.0), run(prompt, 1.0))

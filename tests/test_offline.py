@@ -217,3 +217,28 @@ def test_guard_catches_a_name_lookup_in_a_plain_process(guarded_env):
     assert "blocked:" in result.stdout
     calls = [e["call"] for e in attempts(guarded_env)]
     assert calls and calls[0] in ("socket.getaddrinfo", "socket.create_connection"), calls
+
+
+PIPELINE_SCRIPT = textwrap.dedent("""\
+    import socket
+    assert getattr(socket, "COURSE_NETGUARD", False), "the network guard is not active"
+    import torch
+    from course_utils import guidance, latents, pipeline
+    guidance.load_text2image(); latents.load_vae()
+    pipe = pipeline.load_pipeline(pipeline.choose_model("course"))
+    images = pipe(["a thick seven"], num_inference_steps=2, output_type="pt",
+                  generator=torch.Generator().manual_seed(0)).images
+    print("images", tuple(images.shape))
+    """)
+
+
+def test_course_pipeline_loads_and_runs_without_network_even_without_hf_hub_offline(guarded_env, monkeypatch):
+    """Notebook 07's default path: the bundled pipeline, loaded with from_pretrained, never tries the hub,
+    even when HF_HUB_OFFLINE is not set."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    result = run_guarded_python(PIPELINE_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    assert "images (1, 1, 32, 32)" in result.stdout
+    logged = attempts(guarded_env)
+    assert not logged, "loading or running the course pipeline tried the network:\n" + describe(logged)

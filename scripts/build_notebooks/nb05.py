@@ -173,9 +173,9 @@ viz.show_images(scaled, nrow=8, title="latent channels of 6 test digits (two dig
 plt.show()
 """),
 md(r"""
-A smooth latent space means that walking in a straight line from one digit's latent to another's
-decodes to a sequence of plausible images. Top: the walk in latent space. Bottom: the same walk in pixel
-space, which only cross-fades two images.
+Walking in a straight line from one digit's latent to another's and decoding each point (top) moves and
+reshapes the strokes; the same walk in pixel space (bottom) only cross-fades two images. A 4× compressed toy
+latent space is far from perfectly smooth: the middle frames are not clean digits.
 """),
 code("""
 start, end = test_latents[3], test_latents[2]  # a 0 and a 1 in the test set
@@ -191,7 +191,7 @@ md(r"""
 The diffusion forward process assumes data of roughly unit variance: it mixes $x_0$ with $\mathcal N(0, I)$
 noise, and a schedule tuned for images in $[-1, 1]$ would destroy small latents far too early and large ones
 far too late. So latent diffusion multiplies the latents by a constant that gives them unit standard deviation
-(Rombach et al. 2022, appendix G). For Stable Diffusion v1's VAE that constant, computed on a batch of
+(Rombach et al. 2022; their code takes 1 / std of the first training batch). For Stable Diffusion v1's VAE that constant, computed on a batch of
 training images, is **0.18215**: its latents have a standard deviation of about 5.5. `AutoencoderKL` stores it
 as `config.scaling_factor`; pipelines multiply after encoding and divide before decoding.
 
@@ -265,8 +265,10 @@ print(f"pixel {1000 * pixel_seconds:.1f} ms/image, latent {1000 * latent_seconds
 """),
 md(r"""
 Then quality, with notebook 03's measures: MNIST FID against real test digits (with its data floor) and the
-share of samples the course classifier reads with confidence. A latent model cannot beat its autoencoder,
-so we also measure the **VAE floor**: the FID of the VAE's reconstructions of real digits.
+share of samples the course classifier reads with confidence. A latent model can only draw what its decoder
+can draw, so we also measure the **VAE floor**: the FID of the VAE's reconstructions of real test digits, which
+shows how far from real digits the decoder's strokes are on their own. (FID is noisy at a few hundred samples:
+compare the 1,000-sample table below.)
 """),
 code("""
 classifier = metrics.load_classifier()

@@ -221,8 +221,10 @@ $$\hat\epsilon = \epsilon_\theta(z_t, t, \varnothing) + w\,\big(\epsilon_\theta(
 
 $w = 0$ ignores the prompt, $w = 1$ is the plain conditional model, $w > 1$ exaggerates the prompt. The two
 predictions come from one batched UNet call, the latents stacked twice. The sampler is a `diffusers` DDPM
-scheduler on the cosine schedule (notebook 04's `make_scheduler`), clipping $\hat z_0$ to the latents' range $[-6, 6]$
-as notebook 05 did (`guidance.latent_scheduler`).
+scheduler on the cosine schedule (notebook 04's `make_scheduler`, via `guidance.latent_scheduler`) with Stable
+Diffusion's "leading" timesteps: for 25 steps it starts at $t = 961$ rather than 999, where $\sqrt{\bar\alpha_t}$ is
+0.06 instead of $5\cdot10^{-5}$, so the estimate of $z_0$ needs no clipping (the pipeline of notebook 07 turns
+clipping off).
 """),
 code("""
 def sample(prompts, guidance_scale, negative_prompts=None, steps=SAMPLING_STEPS, seed=SEED):
@@ -302,7 +304,7 @@ plt.show()
 """),
 md(r"""
 `scripts/evaluate_text2image.py` runs the same sweep with 100 samples per digit (1,000 per scale), adds MNIST FID
-against real digits and the share of saturated pixels, and measures attribute control. Its table (also in the README):
+against real digits and the ink share (fraction of bright pixels), and measures attribute control. Its table (also in the README):
 """),
 code("""
 display(Markdown((DATA_DIR.parent / "docs" / "guidance_sweep.md").read_text()))
