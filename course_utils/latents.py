@@ -106,7 +106,7 @@ def latent_scaling_factor(latents: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def encode(vae, images28: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def encode(vae, images28: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """MNIST images [N, 1, 28, 28] -> scaled latents z = scaling_factor * mu(x) [N, 4, 8, 8].
 
     The posterior mean, not a sample: latent diffusion trains on the mean (its sigma is tiny)."""
@@ -115,7 +115,7 @@ def encode(vae, images28: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode(vae, latents: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def decode(vae, latents: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Scaled latents [N, 4, 8, 8] -> MNIST images [N, 1, 28, 28] in [-1, 1]."""
     chunks = [vae.decode(chunk / vae.config.scaling_factor).sample for chunk in latents.split(batch_size)]
     return crop_to_28(torch.cat(chunks)).clamp(-1.0, 1.0)
