@@ -160,7 +160,7 @@ def test_notebook_06_runs_tiny_and_honours_its_parameters(require_notebook, tmp_
 
 def test_notebook_07_runs_the_course_model_with_another_prompt(require_notebook, tmp_path):
     text = stdout(run(require_notebook(NB07), tmp_path, THREADS=1, MODEL="course", PROMPT="a handwritten three",
-                      SAMPLING_STEPS=4, NUM_IMAGES=2))
+                      SAMPLING_STEPS=5, NUM_IMAGES=2))
     assert "running: the course's own pipeline" in text
     assert "largest pixel difference below 1e-4: True" in text
     assert "2 images in" in text
@@ -168,7 +168,8 @@ def test_notebook_07_runs_the_course_model_with_another_prompt(require_notebook,
 
 @pytest.mark.parametrize("notebook, name, value", [(NB05, "KL_WEIGHT", -1.0), (NB05, "LIVE_VAE_STEPS", 0),
                                                    (NB06, "GUIDANCE_SCALE", 80.0), (NB06, "SAMPLES_PER_DIGIT", 0),
-                                                   (NB07, "NUM_IMAGES", 100), (NB07, "MODEL", "")])
+                                                   (NB07, "NUM_IMAGES", 100), (NB07, "MODEL", ""),
+                                                   (NB07, "SAMPLING_STEPS", 4)])
 def test_notebooks_05_to_07_refuse_a_bad_parameter_by_name(require_notebook, tmp_path, notebook, name, value):
     with pytest.raises(PapermillExecutionError) as raised:
         run(require_notebook(notebook), tmp_path, THREADS=1, **{name: value})

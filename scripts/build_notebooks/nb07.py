@@ -34,7 +34,7 @@ MODEL = "auto"  # "auto", "course", or a Stable Diffusion hub id / folder (needs
 PROMPT = "a thick seven"  # try "a handwritten three, slanted left" (course) or anything (Stable Diffusion)
 NEGATIVE_PROMPT = ""  # pushed away from, e.g. "thin"
 GUIDANCE_SCALE = 4.0  # classifier-free guidance scale (0 to 50)
-SAMPLING_STEPS = 25  # scheduler steps (1 to 1000)
+SAMPLING_STEPS = 25  # scheduler steps (5 to 1000)
 NUM_IMAGES = 8  # images per prompt
 """
 
@@ -54,7 +54,8 @@ from course_utils.homework import check_close
 from course_utils.runtime import setup
 from course_utils.unet import count_parameters
 
-for name, value, low, high in [("SAMPLING_STEPS", SAMPLING_STEPS, 1, 1000), ("NUM_IMAGES", NUM_IMAGES, 1, 64)]:
+# at least 5 steps: image-to-image at strength 0.2 runs int(0.2 * SAMPLING_STEPS) of them
+for name, value, low, high in [("SAMPLING_STEPS", SAMPLING_STEPS, 5, 1000), ("NUM_IMAGES", NUM_IMAGES, 1, 64)]:
     if not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
 if not isinstance(GUIDANCE_SCALE, (int, float)) or not 0 <= GUIDANCE_SCALE <= 50:
