@@ -29,11 +29,10 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import atomic_write, write_json  # noqa: E402
-from measure_notebooks import with_table  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
+from reports import publish  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
 KARRAS = ("euler_karras", "heun_karras")
@@ -138,14 +137,8 @@ def markdown_table(table: dict) -> str:
 
 def write_outputs(table: dict, args) -> str:
     """Write the JSON and markdown tables, and the markdown into README.md between the sampler-table markers."""
-    write_json(args.json, table)
     text = markdown_table(table)
-    atomic_write(args.markdown, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    readme = ROOT / "README.md"
-    current = readme.read_text(encoding="utf-8")
-    updated = with_table(current, text, "<!-- sampler-table:begin -->", "<!-- sampler-table:end -->")
-    if updated != current:
-        atomic_write(readme, lambda tmp: tmp.write_text(updated, encoding="utf-8"))
+    publish(table, text, args.json, args.markdown, "sampler-table")
     return text
 
 

@@ -26,15 +26,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import atomic_write, load_manifest, write_json  # noqa: E402
+from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import ddpm_loss, load_ddpm, sample_ddpm  # noqa: E402
 from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, psnr  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
-from measure_notebooks import with_table  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import publish  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
-MARKERS = ("<!-- latent-comparison:begin -->", "<!-- latent-comparison:end -->")
 
 
 def seconds_per_training_step(model, batch: torch.Tensor, alpha_bar: torch.Tensor, repeats: int = 10) -> float:
@@ -139,13 +138,8 @@ def main(argv=None) -> int:
     result["speedup"] = round(pixel["ms_per_image"] / latent["ms_per_image"], 2)
     result["fid_ratio"] = round(latent["mnist_fid"] / pixel["mnist_fid"], 3)
     text = markdown_table(result)
-    write_json(ROOT / "docs" / "latent_vs_pixel.json", result)
-    atomic_write(ROOT / "docs" / "latent_vs_pixel.md", lambda tmp: tmp.write_text(
-        "# Pixel against latent diffusion\n\n" + text, encoding="utf-8"))
-    readme = ROOT / "README.md"
-    current = readme.read_text(encoding="utf-8")
-    if MARKERS[0] in current:
-        atomic_write(readme, lambda tmp: tmp.write_text(with_table(current, text, *MARKERS), encoding="utf-8"))
+    publish(result, text, ROOT / "docs" / "latent_vs_pixel.json", ROOT / "docs" / "latent_vs_pixel.md",
+            "latent-comparison", heading="Pixel against latent diffusion")
     if args.write_manifest:
         manifest = load_manifest(DATA_DIR / "latent_ddpm_mnist.safetensors")
         manifest["quality"] = {**latent, "sampler": f"DDPM ancestral, {args.steps} steps", "num_samples": args.num_samples,

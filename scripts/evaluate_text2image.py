@@ -32,14 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.captions import ATTRIBUTE_WORDS, NUMBER_WORDS, class_terciles, measure_attributes  # noqa: E402
-from course_utils.checkpoints import atomic_write, load_manifest, write_json  # noqa: E402
+from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.guidance import embed_prompts, latent_scheduler, load_text2image, sample_with_guidance  # noqa: E402
 from course_utils.latents import decode, load_vae  # noqa: E402
 from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
-from measure_notebooks import with_table  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import publish  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
-MARKERS = ("<!-- guidance-sweep:begin -->", "<!-- guidance-sweep:end -->")
 
 
 def digit_prompts(per_digit: int, template: str = "a handwritten {word}") -> tuple[list[str], torch.Tensor]:
@@ -85,7 +84,8 @@ def markdown_table(result: dict) -> str:
               "and word; real digits: the gap between the low and the high third of each class):", "",
               "| attribute | prompt words | measured (low word) | measured (high word) | effect | real gap |",
               "|---|---|---:|---:|---:|---:|"]
-    for name, row in result["attributes"].items():
+    for name in ATTRIBUTE_WORDS:  # course order; the JSON stores them sorted
+        row = result["attributes"][name]
         lines.append(f"| {name} | {row['low_word']} / {row['high_word']} | {row['low']:.2f} | {row['high']:.2f} | "
                      f"{row['high'] - row['low']:+.2f} | {row['real_gap']:+.2f} |")
     lines.append("")
@@ -155,13 +155,8 @@ def main(argv=None) -> int:
         print(name, result["attributes"][name], flush=True)
 
     text = markdown_table(result)
-    write_json(ROOT / "docs" / "guidance_sweep.json", result)
-    atomic_write(ROOT / "docs" / "guidance_sweep.md", lambda tmp: tmp.write_text(
-        "# Classifier-free guidance sweep on the course text-to-image model\n\n" + text, encoding="utf-8"))
-    readme = ROOT / "README.md"
-    current = readme.read_text(encoding="utf-8")
-    if MARKERS[0] in current:
-        atomic_write(readme, lambda tmp: tmp.write_text(with_table(current, text, *MARKERS), encoding="utf-8"))
+    publish(result, text, ROOT / "docs" / "guidance_sweep.json", ROOT / "docs" / "guidance_sweep.md",
+            "guidance-sweep", heading="Classifier-free guidance sweep on the course text-to-image model")
     if args.write_manifest:
         manifest = load_manifest(DATA_DIR / "text2image_mnist.safetensors")
         manifest["quality"] = {"sweep": result["sweep"], "attributes": result["attributes"],

@@ -41,16 +41,16 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from course_utils.checkpoints import atomic_write  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))  # also when a test loads this file by path
+from reports import publish  # noqa: E402
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 JSON_PATH = ROOT / "docs" / "notebook_costs.json"
 MARKDOWN_PATH = ROOT / "docs" / "notebook_costs.md"
 BINDER_LIMIT_MIB = 2048
-TABLE_DOCUMENTS = [ROOT / "docs" / "INSTRUCTORS.md", ROOT / "README.md"]
-BEGIN_MARKER, END_MARKER = "<!-- notebook-costs:begin -->", "<!-- notebook-costs:end -->"
+TABLE_DOCUMENTS = (ROOT / "docs" / "INSTRUCTORS.md", ROOT / "README.md")
+TABLE_KEY = "notebook-costs"
 
 PEAK_MEMORY_CELL = """\
 import json, resource, sys
@@ -156,27 +156,8 @@ def markdown_table(costs: dict) -> str:
     return "\n".join(lines)
 
 
-def with_table(text: str, table: str, begin_marker: str = BEGIN_MARKER, end_marker: str = END_MARKER) -> str:
-    """``text`` with the block between the markers replaced by ``table`` (unchanged if it has no markers)."""
-    begin, end = text.find(begin_marker), text.find(end_marker)
-    if begin < 0 or end < begin:
-        return text
-    return text[:begin + len(begin_marker)] + "\n" + table + text[end:]
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def write_results(costs: dict, json_path: Path, markdown_path: Path, documents: list[Path] = TABLE_DOCUMENTS) -> None:
-    table = markdown_table(costs)
-    write_text(json_path, json.dumps(costs, indent=2, sort_keys=True) + "\n")
-    write_text(markdown_path, table)
-    for document in documents:
-        if document.is_file():
-            text = document.read_text(encoding="utf-8")
-            if with_table(text, table) != text:
-                write_text(document, with_table(text, table))
+def write_results(costs: dict, json_path: Path, markdown_path: Path, documents: tuple[Path, ...] = TABLE_DOCUMENTS) -> None:
+    publish(costs, markdown_table(costs), json_path, markdown_path, TABLE_KEY, documents=documents)
 
 
 def main(argv: list[str] | None = None) -> int:

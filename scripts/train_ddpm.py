@@ -1,10 +1,11 @@
 """Train the course's DDPM on MNIST pixels (data/ddpm_mnist) or on the course VAE's latents
 (``--space latent``: data/latent_ddpm_mnist, notebook 05) and export its EMA weights.
 
-Resumable: the full training state (weights, EMA, optimizer, step) is saved every --save-every
-steps to --run-dir; running the same command again continues from there. Each step's batch and noise
-come from a generator seeded with (seed, step), so a run stopped and resumed sees the same data as one
-that never stopped, and training to N steps is the same whatever --steps a longer run was aiming for.
+Resumable (``scripts/resumable.py``): the full training state (weights, EMA, optimizer, step) is saved
+every --save-every steps to --run-dir; running the same command again continues from there. Each step's
+batch and noise come from a generator seeded with (seed, step), so a run stopped and resumed sees the
+same data as one that never stopped, and training to N steps is the same whatever --steps a longer run
+was aiming for.
 
     python scripts/train_ddpm.py --steps 12000 --threads 1
     python scripts/train_ddpm.py --space latent --steps 20000 --batch-size 128 --threads 1
@@ -12,10 +13,7 @@ that never stopped, and training to N steps is the same whatever --steps a longe
 from __future__ import annotations
 
 import argparse
-import csv
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,12 +21,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import atomic_write, save_weights, write_json  # noqa: E402
+from course_utils.checkpoints import save_weights, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, ddpm_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
+from resumable import TrainingRun, reproduce_command, step_generator  # noqa: E402
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
@@ -87,59 +86,32 @@ def main(argv=None):
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
 
-    state_path = args.run_dir / "state.pt"
-    log_path = args.run_dir / "log.csv"
-    step, wall_time = 0, 0.0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True)  # our own file; weights_only all the same
-        model.load_state_dict(state["model"])
-        ema.model.load_state_dict(state["ema"])
-        ema.num_updates = state["ema_updates"]
-        optimizer.load_state_dict(state["optimizer"])
-        step, wall_time = state["step"], state["wall_time"]
-        print(f"resuming from step {step} ({wall_time / 60:.1f} min trained)", flush=True)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-
-    def save_state():
-        state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "ema_updates": ema.num_updates,
-                 "optimizer": optimizer.state_dict(), "step": step, "wall_time": wall_time}
-        atomic_write(state_path, lambda tmp: torch.save(state, tmp))
-
+    run = TrainingRun(args.run_dir, model, optimizer, ema)
     model.train()
-    running, started = 0.0, time.time()
-    while step < args.steps:
-        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+    while run.step < args.steps:
+        generator = step_generator(args.seed, run.step)
         batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator)]
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, args.lr, args.warmup)
+            group["lr"] = learning_rate(run.step, args.lr, args.warmup)
         loss = ddpm_loss(model, batch, alpha_bar, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         ema.update(model)
-        step += 1
-        running += loss.item()
-        if step % 100 == 0:
-            now = time.time()
-            wall_time += now - started
-            started = now
-            with open(log_path, "a", newline="") as handle:
-                csv.writer(handle).writerow([step, f"{running / 100:.5f}", f"{wall_time:.1f}"])
-            print(f"step {step}/{args.steps} loss {running / 100:.4f} {wall_time / 60:.1f} min", flush=True)
-            running = 0.0
-        if step % args.save_every == 0 or step == args.steps:
-            save_state()
+        run.finish_step(args.steps, loss=loss.item())
+        if run.step % args.save_every == 0 or run.step == args.steps:
+            run.save()
 
     config = {"channels": list(channels), "image_channels": image_channels, "space": args.space,
               "schedule": args.schedule, "num_train_timesteps": args.timesteps}
     sha = save_weights(ema.model.state_dict(), args.out, config)
-    command = "python scripts/train_ddpm.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     write_json(args.out.with_suffix(".json"), {
-        "file": args.out.name, "sha256": sha, "command": command, "seed": args.seed, "steps": step,
+        "file": args.out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
+        "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
         "parameters": count_parameters(model), "threads": args.threads,
-        "wall_time_minutes": round(wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
+        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": "measure with: python scripts/evaluate_ddpm.py",
     })
     print(f"wrote {args.out} (sha256 {sha[:12]}...)")

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("measure_notebooks", ROOT / "scripts" / "measure_notebooks.py")
 measure_notebooks = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(measure_notebooks)
+import reports  # noqa: E402  (on sys.path once measure_notebooks is loaded)
 
 ENTRY = {"wall_s": 12.3, "slowest_cell_s": 8.0, "slowest_cell": 5, "peak_rss_mib": 700, "threads": 2, "cpu_count": 2,
          "load_average_before": 0.1, "load_average_after": 1.2, "torch": "2.13.0", "python": "3.11.7",
@@ -32,7 +33,7 @@ def test_stored_tables_are_generated_from_the_json():
     for document in measure_notebooks.TABLE_DOCUMENTS:
         if document.is_file():
             text = document.read_text(encoding="utf-8")
-            assert measure_notebooks.with_table(text, table) == text, \
+            assert reports.with_table(text, table, measure_notebooks.TABLE_KEY) == text, \
                 f"the cost table in {document.name} is stale: run python scripts/measure_notebooks.py --tables-only"
 
 
@@ -50,9 +51,10 @@ def test_table_rounds_and_flags_the_binder_limit():
 
 def test_with_table_replaces_only_the_marked_block():
     text = "intro\n<!-- notebook-costs:begin -->\nold\n<!-- notebook-costs:end -->\nrest\n"
-    assert measure_notebooks.with_table(text, "new\n") == \
+    assert reports.with_table(text, "new\n", "notebook-costs") == \
         "intro\n<!-- notebook-costs:begin -->\nnew\n<!-- notebook-costs:end -->\nrest\n"
-    assert measure_notebooks.with_table("no markers", "new\n") == "no markers"
+    assert reports.with_table(text, "new\n", "sampler-table") == text
+    assert reports.with_table("no markers", "new\n", "notebook-costs") == "no markers"
 
 
 def test_parameter_reads_the_default_from_the_parameters_cell():
@@ -60,3 +62,17 @@ def test_parameter_reads_the_default_from_the_parameters_cell():
     nb.cells = [nbformat.v4.new_code_cell("THREADS = 3  # threads\nSEED = 0  # seed", metadata={"tags": ["parameters"]})]
     assert measure_notebooks.parameter(nb, "THREADS") == 3
     assert measure_notebooks.parameter(nb, "MISSING") is None
+
+
+def test_publish_writes_json_markdown_and_the_marked_documents(tmp_path):
+    marked = tmp_path / "README.md"
+    marked.write_text("a\n<!-- demo:begin -->\nold\n<!-- demo:end -->\nb\n", encoding="utf-8")
+    unmarked = tmp_path / "OTHER.md"
+    unmarked.write_text("no markers here\n", encoding="utf-8")
+    reports.publish({"fid": 1.5}, "| fid |\n| 1.5 |\n", tmp_path / "demo.json", tmp_path / "demo.md", "demo",
+                    heading="Demo", documents=(marked, unmarked, tmp_path / "missing.md"))
+    assert json.loads((tmp_path / "demo.json").read_text()) == {"fid": 1.5}
+    assert (tmp_path / "demo.md").read_text() == "# Demo\n\n| fid |\n| 1.5 |\n"
+    assert marked.read_text() == "a\n<!-- demo:begin -->\n| fid |\n| 1.5 |\n<!-- demo:end -->\nb\n"
+    assert unmarked.read_text() == "no markers here\n"
+    assert not (tmp_path / "missing.md").exists()

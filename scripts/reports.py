@@ -1,0 +1,47 @@
+"""Where the measuring scripts put their results, so that every number in the docs is a script's output.
+
+A result goes to three places: a JSON file (``docs/NAME.json``, for tests and later scripts), a markdown
+table (``docs/NAME.md``), and the same table inside README.md (and any other document given) between
+the markers ``<!-- KEY:begin -->`` and ``<!-- KEY:end -->``. Documents without the markers are left
+alone. Every file is written atomically.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from course_utils.checkpoints import atomic_write, write_json  # noqa: E402
+
+README = ROOT / "README.md"
+
+
+def markers(key: str) -> tuple[str, str]:
+    """The pair of HTML comments that delimit the generated block ``key`` in a markdown document."""
+    return f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+
+
+def with_table(text: str, table: str, key: str) -> str:
+    """``text`` with the block between the ``key`` markers replaced by ``table`` (unchanged without markers)."""
+    begin_marker, end_marker = markers(key)
+    begin, end = text.find(begin_marker), text.find(end_marker)
+    if begin < 0 or end < begin:
+        return text
+    return text[:begin + len(begin_marker)] + "\n" + table + text[end:]
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def publish(result: dict, table: str, json_path: Path, markdown_path: Path, key: str,
+            heading: str = "", documents: tuple[Path, ...] = (README,)) -> None:
+    """Write ``result`` as JSON, ``table`` (under ``heading``) as markdown, and ``table`` into ``documents``."""
+    write_json(json_path, result)
+    write_text(markdown_path, (f"# {heading}\n\n" if heading else "") + table)
+    for document in documents:
+        if document.is_file():
+            text = document.read_text(encoding="utf-8")
+            if with_table(text, table, key) != text:
+                write_text(document, with_table(text, table, key))

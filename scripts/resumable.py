@@ -1,0 +1,92 @@
+"""What the course's training scripts share: a run that can be stopped and resumed exactly.
+
+A run lives in a folder (``runs/NAME``): ``state.pt`` holds everything needed to continue (weights,
+EMA weights, optimizer moments, step, training time) and ``log.csv`` one row of mean losses per
+``LOG_EVERY`` steps. Each step draws its batch and noise from :func:`step_generator`, seeded with
+(seed, step) rather than from one stream, so a run stopped at step k and resumed sees exactly the data
+of a run that never stopped (``tests/test_training_scripts.py`` checks that the weights agree bit for
+bit), and training to N steps gives the same model whatever longer run it was part of.
+
+    run = TrainingRun(args.run_dir, model, optimizer, ema)
+    while run.step < args.steps:
+        loss = ...                                            # one optimizer step
+        run.finish_step(args.steps, loss=loss.item())         # logs every LOG_EVERY steps
+        if run.step % args.save_every == 0 or run.step == args.steps:
+            run.save()
+"""
+from __future__ import annotations
+
+import csv
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from course_utils.checkpoints import atomic_write  # noqa: E402
+from course_utils.ddpm import EMA  # noqa: E402
+
+LOG_EVERY = 100
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random stream of one training step, a function of (seed, step) only."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def reproduce_command(script: str, argv: list[str] | None) -> str:
+    """The shell command that reruns ``script`` with these arguments, for the weights' manifest."""
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", f"scripts/{script}", *(shlex.quote(a) for a in arguments)])
+
+
+class TrainingRun:
+    """The resumable state of one training run; resumes from ``run_dir/state.pt`` when it exists."""
+
+    def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None = None):
+        self.run_dir, self.model, self.optimizer, self.ema = Path(run_dir), model, optimizer, ema
+        self.step, self.wall_time = 0, 0.0
+        self.state_path, self.log_path = self.run_dir / "state.pt", self.run_dir / "log.csv"
+        if self.state_path.exists():
+            self._load()
+            print(f"resuming from step {self.step} ({self.wall_time / 60:.1f} min trained)", flush=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._loss_sums: dict[str, float] = {}
+        self._clock = time.time()
+
+    def _load(self) -> None:
+        state = torch.load(self.state_path, weights_only=True)  # our own file; weights_only all the same
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.model.load_state_dict(state["ema"])
+            self.ema.num_updates = state["ema_updates"]
+        self.step, self.wall_time = state["step"], state["wall_time"]
+
+    def save(self) -> None:
+        """Write the state atomically: a run killed while saving keeps its previous state."""
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "step": self.step, "wall_time": self.wall_time}
+        if self.ema is not None:
+            state |= {"ema": self.ema.model.state_dict(), "ema_updates": self.ema.num_updates}
+        atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
+
+    def finish_step(self, total_steps: int, **losses: float) -> None:
+        """Count one optimizer step; every LOG_EVERY steps append the mean losses to log.csv and print them."""
+        self.step += 1
+        for name, value in losses.items():
+            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + value
+        if self.step % LOG_EVERY:
+            return
+        now = time.time()
+        self.wall_time += now - self._clock
+        self._clock = now
+        means = {name: total / LOG_EVERY for name, total in self._loss_sums.items()}
+        with open(self.log_path, "a", newline="") as handle:
+            csv.writer(handle).writerow([self.step, *(f"{m:.5f}" for m in means.values()), f"{self.wall_time:.1f}"])
+        shown = " ".join(f"{name} {mean:.4f}" for name, mean in means.items())
+        print(f"step {self.step}/{total_steps} {shown} {self.wall_time / 60:.1f} min", flush=True)
+        self._loss_sums = {}

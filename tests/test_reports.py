@@ -1,0 +1,32 @@
+"""Every measured table in README.md and docs/ is its script's rendering of the stored JSON, never hand edited."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import reports  # noqa: E402
+
+# script, the JSON and markdown it writes, the README marker key, the markdown file's heading
+TABLES = [
+    ("benchmark_samplers", "sampler_table", "sampler-table", ""),
+    ("compare_latent_pixel", "latent_vs_pixel", "latent-comparison", "Pixel against latent diffusion"),
+    ("evaluate_text2image", "guidance_sweep", "guidance-sweep",
+     "Classifier-free guidance sweep on the course text-to-image model"),
+]
+
+
+@pytest.mark.parametrize("script, name, key, heading", TABLES, ids=[t[0] for t in TABLES])
+def test_stored_table_is_the_scripts_rendering_of_its_json(script, name, key, heading):
+    table = importlib.import_module(script).markdown_table(json.loads((ROOT / "docs" / f"{name}.json").read_text()))
+    rerun = f"rerun python scripts/{script}.py"
+    assert (ROOT / "docs" / f"{name}.md").read_text(encoding="utf-8") == (f"# {heading}\n\n" if heading else "") + table, \
+        f"docs/{name}.md is stale: {rerun}"
+    readme = reports.README.read_text(encoding="utf-8")
+    assert reports.markers(key)[0] in readme, f"README.md has no {key} block"
+    assert reports.with_table(readme, table, key) == readme, f"the {key} table in README.md is stale: {rerun}"

@@ -1,0 +1,118 @@
+"""The training scripts' promise: a run stopped and resumed gives the same weights as one that never stopped."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import resumable  # noqa: E402
+import train_ddpm  # noqa: E402
+from resumable import TrainingRun, reproduce_command, step_generator  # noqa: E402
+
+from course_utils.ddpm import EMA  # noqa: E402
+
+
+@pytest.fixture
+def torch_threads():
+    """The scripts set the thread count; give the rest of the session its own back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def train_toy(run_dir: Path, total_steps: int, with_ema: bool, save_every: int = 2):
+    """A toy regression trained the way the scripts train: state from the run, data from step_generator."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    ema = EMA(model, 0.9) if with_ema else None
+    run = TrainingRun(run_dir, model, optimizer, ema)
+    while run.step < total_steps:
+        inputs = torch.randn(16, 3, generator=step_generator(7, run.step))
+        loss = torch.mean((model(inputs) - inputs.sum(1, keepdim=True)) ** 2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if ema is not None:
+            ema.update(model)
+        run.finish_step(total_steps, loss=loss.item(), double=2 * loss.item())
+        if run.step % save_every == 0 or run.step == total_steps:
+            run.save()
+    return model, optimizer, ema, run
+
+
+@pytest.mark.parametrize("with_ema", [True, False])
+def test_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch, with_ema):
+    monkeypatch.setattr(resumable, "LOG_EVERY", 2)
+    straight = train_toy(tmp_path / "straight", 6, with_ema)
+    train_toy(tmp_path / "resumed", 4, with_ema)
+    resumed = train_toy(tmp_path / "resumed", 6, with_ema)
+    assert resumed[3].step == straight[3].step == 6
+    for a, b in zip(straight[0].parameters(), resumed[0].parameters()):
+        assert torch.equal(a, b)
+    assert straight[1].state_dict()["state"][0]["exp_avg"].equal(resumed[1].state_dict()["state"][0]["exp_avg"])
+    if with_ema:
+        assert resumed[2].num_updates == 6
+        for a, b in zip(straight[2].model.parameters(), resumed[2].model.parameters()):
+            assert torch.equal(a, b)
+
+
+def test_resume_without_optimizer_state_is_caught(tmp_path, monkeypatch):
+    """The comparison above can fail: a resume that restored the weights but not Adam's moments differs."""
+    straight = train_toy(tmp_path / "straight", 6, with_ema=False)
+    train_toy(tmp_path / "resumed", 4, with_ema=False)
+    monkeypatch.setattr(torch.optim.AdamW, "load_state_dict", lambda self, state: None)
+    forgetful = train_toy(tmp_path / "resumed", 6, with_ema=False)
+    assert forgetful[3].step == 6
+    assert not all(torch.equal(a, b) for a, b in zip(straight[0].parameters(), forgetful[0].parameters()))
+
+
+def test_log_rows_hold_mean_losses_every_log_every_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr(resumable, "LOG_EVERY", 2)
+    train_toy(tmp_path / "run", 5, with_ema=False)
+    rows = list(csv.reader((tmp_path / "run" / "log.csv").open()))
+    assert [int(row[0]) for row in rows] == [2, 4]
+    for step, loss, double, wall_time in rows:
+        assert float(double) == pytest.approx(2 * float(loss), rel=1e-4)
+        assert float(wall_time) >= 0
+
+
+def test_state_file_is_not_half_written_when_saving_fails(tmp_path, monkeypatch):
+    model, optimizer, ema, run = train_toy(tmp_path / "run", 2, with_ema=True)
+    before = (tmp_path / "run" / "state.pt").read_bytes()
+    monkeypatch.setattr(torch, "save", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        run.save()
+    assert (tmp_path / "run" / "state.pt").read_bytes() == before
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["state.pt"]
+
+
+def test_reproduce_command_quotes_arguments():
+    assert reproduce_command("train_vae.py", ["--steps", "3", "--run-dir", "my runs/a"]) == \
+        "python scripts/train_vae.py --steps 3 --run-dir 'my runs/a'"
+
+
+def test_train_ddpm_resumes_to_identical_weights(tmp_path, torch_threads):
+    """The real script, tiny: 4 steps at once and 2 + 2 steps resumed write the same EMA weights."""
+    def run(name: str, steps: int) -> Path:
+        out = tmp_path / name / "model.safetensors"
+        train_ddpm.main(["--steps", str(steps), "--batch-size", "4", "--channels", "8,16,32", "--warmup", "2",
+                         "--save-every", "2", "--threads", "1", "--run-dir", str(tmp_path / name), "--out", str(out)])
+        return out
+
+    straight = load_file(run("straight", 4))
+    run("resumed", 2)
+    resumed_path = run("resumed", 4)
+    resumed = load_file(resumed_path)
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+    manifest = json.loads(resumed_path.with_suffix(".json").read_text())
+    assert manifest["steps"] == 4
+    assert manifest["command"].startswith("python scripts/train_ddpm.py --steps 4 --batch-size 4")
