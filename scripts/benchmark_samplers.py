@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
-from reports import publish  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
 KARRAS = ("euler_karras", "heun_karras")
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
         "num_samples": args.num_samples, "seed": args.seed, "batch_size": args.batch_size, "threads": args.threads,
         "checkpoint_sha256": manifest["sha256"], "checkpoint_steps": manifest["steps"],
         "machine": platform.processor() or platform.machine(),
-        "command": "python scripts/benchmark_samplers.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": reproduce_command("benchmark_samplers.py", argv),
     }
     same = ("num_samples", "seed", "batch_size", "checkpoint_sha256")
     table = {"settings": settings, "runs": {}}

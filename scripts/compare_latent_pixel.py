@@ -32,7 +32,7 @@ from course_utils.ddpm import ddpm_loss, load_ddpm, sample_ddpm  # noqa: E402
 from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, psnr  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
-from reports import publish  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     result = {
         "settings": {"num_samples": args.num_samples, "steps": args.steps, "seed": args.seed, "threads": args.threads,
                      "machine": platform.processor() or platform.machine(),
-                     "command": "python scripts/compare_latent_pixel.py " + " ".join(sys.argv[1:] if argv is None else argv)},
+                     "command": reproduce_command("compare_latent_pixel.py", argv)},
         "data_floor_fid": round(mnist_fid(reference, other), 3), "real_confident_share": round(real["confident_share"], 4),
         "vae_floor_fid": round(reconstructed["fid"], 3), "vae_confident_share": round(reconstructed["confident_share"], 4),
         "vae_psnr_db": round(psnr(reconstructions, test_images).mean().item(), 2), "psnr_images": len(test_images),

@@ -25,6 +25,7 @@ from course_utils.ddpm import load_ddpm, sample_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
+from reports import reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 
 def model_from_state(state_path: Path):
@@ -65,7 +66,7 @@ def main(argv=None):
         "confident_share": round(result["confident_share"], 4),
         "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
         "sampling_seconds_per_image": round(seconds_per_image, 4), "threads": args.threads,
-        "command": "python scripts/evaluate_ddpm.py " + " ".join(argv or sys.argv[1:]),
+        "command": reproduce_command("evaluate_ddpm.py", argv),
     }
     print(json.dumps(quality, indent=2))
     if args.write_manifest:

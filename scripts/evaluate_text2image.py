@@ -37,7 +37,7 @@ from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.guidance import embed_prompts, latent_scheduler, load_text2image, sample_with_guidance  # noqa: E402
 from course_utils.latents import decode, load_vae  # noqa: E402
 from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
-from reports import publish  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 
 
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
                      "threads": args.threads, "default_scale": args.default_scale,
                      "attribute_per_digit": args.attribute_per_digit, "checkpoint_sha256": manifest["sha256"],
                      "machine": platform.processor() or platform.machine(),
-                     "command": "python scripts/evaluate_text2image.py " + " ".join(sys.argv[1:] if argv is None else argv)},
+                     "command": reproduce_command("evaluate_text2image.py", argv)},
         "data_floor_fid": round(mnist_fid(real_features_a, classify(classifier, test_images[real_b])[0]), 3),
         "real_ink_share": round(float((test_images[real_a] > 0).float().mean()), 4), "sweep": [], "attributes": {},
     }

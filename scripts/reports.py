@@ -1,4 +1,4 @@
-"""Where the measuring scripts put their results, so that every number in the docs is a script's output.
+"""Where the scripts put their results, so that every number in the docs is a script's output.
 
 A result goes to three places: a JSON file (``docs/NAME.json``, for tests and later scripts), a markdown
 table (``docs/NAME.md``), and the same table inside README.md (and any other document given) between
@@ -7,6 +7,7 @@ alone. Every file is written atomically.
 """
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -15,6 +16,12 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import atomic_write, write_json  # noqa: E402
 
 README = ROOT / "README.md"
+
+
+def reproduce_command(script: str, argv: list[str] | None) -> str:
+    """The shell command that reruns ``script`` with these arguments, for a manifest or a table's settings."""
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", f"scripts/{script}", *(shlex.quote(a) for a in arguments)])
 
 
 def markers(key: str) -> tuple[str, str]:

@@ -17,7 +17,6 @@ bit), and training to N steps gives the same model whatever longer run it was pa
 from __future__ import annotations
 
 import csv
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -35,12 +34,6 @@ LOG_EVERY = 100
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The random stream of one training step, a function of (seed, step) only."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
-
-def reproduce_command(script: str, argv: list[str] | None) -> str:
-    """The shell command that reruns ``script`` with these arguments, for the weights' manifest."""
-    arguments = sys.argv[1:] if argv is None else argv
-    return " ".join(["python", f"scripts/{script}", *(shlex.quote(a) for a in arguments)])
 
 
 class TrainingRun:

@@ -8,7 +8,6 @@ Small random shifts make its features respond to digit shape rather than exact p
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import save_weights, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.metrics import MnistClassifier  # noqa: E402
+from reports import reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 
 def random_shift(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
@@ -72,7 +72,7 @@ def main(argv=None):
     sha = save_weights(model.state_dict(), args.out, {"architecture": "MnistClassifier"})
     write_json(args.out.with_suffix(".json"), {
         "file": args.out.name, "sha256": sha, "seed": args.seed, "epochs": args.epochs,
-        "command": "python scripts/train_classifier.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": reproduce_command("train_classifier.py", argv),
         "test_accuracy": round(test_accuracy, 4), "wall_time_minutes": round((time.time() - started) / 60, 1),
     })
     print(f"test accuracy {test_accuracy:.4f}; wrote {args.out}")

@@ -27,7 +27,8 @@ from course_utils.ddpm import EMA, ddpm_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
-from resumable import TrainingRun, reproduce_command, step_generator  # noqa: E402
+from reports import reproduce_command  # noqa: E402
+from resumable import TrainingRun, step_generator  # noqa: E402
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}

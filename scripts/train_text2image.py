@@ -32,7 +32,8 @@ from course_utils.latents import encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas, q_sample  # noqa: E402
 from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_config, tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
-from resumable import TrainingRun, reproduce_command, step_generator  # noqa: E402
+from reports import reproduce_command  # noqa: E402
+from resumable import TrainingRun, step_generator  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -23,7 +23,8 @@ from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.latents import (crop_to_28, latent_scaling_factor, make_vae, pad_to_32, psnr,  # noqa: E402
                                   vae_config, vae_loss)
 from course_utils.unet import count_parameters  # noqa: E402
-from resumable import TrainingRun, reproduce_command, step_generator  # noqa: E402
+from reports import reproduce_command  # noqa: E402
+from resumable import TrainingRun, step_generator  # noqa: E402
 
 
 def parse_args(argv=None):

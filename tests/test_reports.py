@@ -30,3 +30,9 @@ def test_stored_table_is_the_scripts_rendering_of_its_json(script, name, key, he
     readme = reports.README.read_text(encoding="utf-8")
     assert reports.markers(key)[0] in readme, f"README.md has no {key} block"
     assert reports.with_table(readme, table, key) == readme, f"the {key} table in README.md is stale: {rerun}"
+
+
+def test_reproduce_command_quotes_arguments():
+    assert reports.reproduce_command("train_vae.py", ["--steps", "3", "--run-dir", "my runs/a"]) == \
+        "python scripts/train_vae.py --steps 3 --run-dir 'my runs/a'"
+    assert reports.reproduce_command("evaluate_ddpm.py", []) == "python scripts/evaluate_ddpm.py"  # not sys.argv

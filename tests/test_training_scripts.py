@@ -14,7 +14,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import resumable  # noqa: E402
 import train_ddpm  # noqa: E402
-from resumable import TrainingRun, reproduce_command, step_generator  # noqa: E402
+from resumable import TrainingRun, step_generator  # noqa: E402
 
 from course_utils.ddpm import EMA  # noqa: E402
 
@@ -92,11 +92,6 @@ def test_state_file_is_not_half_written_when_saving_fails(tmp_path, monkeypatch)
         run.save()
     assert (tmp_path / "run" / "state.pt").read_bytes() == before
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["state.pt"]
-
-
-def test_reproduce_command_quotes_arguments():
-    assert reproduce_command("train_vae.py", ["--steps", "3", "--run-dir", "my runs/a"]) == \
-        "python scripts/train_vae.py --steps 3 --run-dir 'my runs/a'"
 
 
 def test_train_ddpm_resumes_to_identical_weights(tmp_path, torch_threads):
