@@ -1,7 +1,11 @@
 """Training and sampling a pixel-space DDPM (notebook 03).
 
 Training (Ho et al. 2020, algorithm 1): pick x_0 from the data, t uniformly, eps ~ N(0, I); form
-x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps and minimise || eps - eps_theta(x_t, t) ||^2.
+x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps and minimise || target - f_theta(x_t, t) ||^2.
+The target is one of three equivalent parametrisations (``prediction_type`` in ``diffusers``):
+"epsilon" (the noise, Ho et al. 2020), "v_prediction" (v = sqrt(abar) eps - sqrt(1 - abar) x_0,
+Salimans & Ho 2022, https://arxiv.org/abs/2202.00512, section 4) or "sample" (x_0 itself). Given x_t,
+each determines the other two (:func:`predicted_x0_and_eps`), so every sampler works with all three.
 
 Sampling (algorithm 2, with the respacing of Nichol & Dhariwal 2021 so fewer than T steps can be used):
 from x_T ~ N(0, I), repeatedly estimate x_0 from the predicted noise, then draw x_{t'} from the
@@ -19,13 +23,68 @@ from tqdm.auto import tqdm
 from .schedules import q_sample
 
 
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+def check_prediction_type(prediction_type: str) -> None:
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+
+
+def _broadcast(abar_t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """abar_t as a scalar or one value per image, shaped to multiply a batch like ``like``."""
+    abar_t = torch.as_tensor(abar_t, dtype=like.dtype, device=like.device)
+    return abar_t if abar_t.dim() == 0 else abar_t.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def training_target(x0: torch.Tensor, noise: torch.Tensor, abar_t: torch.Tensor,
+                    prediction_type: str = "epsilon") -> torch.Tensor:
+    """What the network learns to output for x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps:
+    eps ("epsilon"), v = sqrt(abar) eps - sqrt(1 - abar) x_0 ("v_prediction"), or x_0 ("sample")
+    (``diffusers.DDPMScheduler.get_velocity`` computes the same v)."""
+    check_prediction_type(prediction_type)
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "sample":
+        return x0
+    abar = _broadcast(abar_t, x0)
+    return abar.sqrt() * noise - (1 - abar).sqrt() * x0
+
+
+def predicted_x0_and_eps(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: torch.Tensor,
+                         prediction_type: str = "epsilon") -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0_hat, eps_hat) from the network's output, by inverting x_t = a x_0 + s eps, a = sqrt(abar), s = sqrt(1 - abar):
+
+    epsilon:       x0_hat = (x_t - s eps_hat) / a,     eps_hat = output
+    v_prediction:  x0_hat = a x_t - s v_hat,           eps_hat = s x_t + a v_hat    (a^2 + s^2 = 1)
+    sample:        x0_hat = output,                    eps_hat = (x_t - a x0_hat) / s
+    Dividing by a (for epsilon) or s (for sample) is what magnifies errors at the ends of the schedule:
+    1 / a is about 20,000 at t = 999 of the cosine schedule. v divides by neither.
+    """
+    check_prediction_type(prediction_type)
+    abar = _broadcast(abar_t, x_t)
+    a, s = abar.sqrt(), (1 - abar).sqrt()
+    if prediction_type == "epsilon":
+        return (x_t - s * model_output) / a, model_output
+    if prediction_type == "v_prediction":
+        return a * x_t - s * model_output, s * x_t + a * model_output
+    return model_output, (x_t - a * model_output) / s
+
+
 def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """The simple epsilon loss L = E_{t, eps} || eps - eps_theta(x_t, t) ||^2 on a batch ``x0``."""
-    timesteps = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=generator, device=x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+              generator: torch.Generator | None = None, prediction_type: str = "epsilon") -> torch.Tensor:
+    """The simple loss L = E_{t, eps} || target - f_theta(x_t, t) ||^2 on a batch ``x0``, where the
+    target is eps, v or x_0 (:func:`training_target`). t and eps are drawn on ``generator``'s device and
+    moved to ``x0``'s, so a seeded CPU generator gives the same draw whatever device trains."""
+    check_prediction_type(prediction_type)
+    draw_device = generator.device if generator is not None else x0.device
+    timesteps = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=generator, device=draw_device)
+    noise = torch.randn(x0.shape, generator=generator, device=draw_device, dtype=x0.dtype)
+    timesteps, noise = timesteps.to(x0.device), noise.to(x0.device)
+    alpha_bar = alpha_bar.to(x0.device)
     x_t = q_sample(x0, timesteps, noise, alpha_bar)
-    return torch.mean((model(x_t, timesteps) - noise) ** 2)
+    target = training_target(x0, noise, alpha_bar[timesteps], prediction_type)
+    return torch.mean((model(x_t, timesteps) - target) ** 2)
 
 
 class EMA:
@@ -62,11 +121,13 @@ def inference_timesteps(num_train_timesteps: int, num_inference_steps: int) -> t
     return torch.arange(num_inference_steps - 1, -1, -1) * step_ratio
 
 
-def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
-              noise: torch.Tensor | None, clip_range: float | None = 1.0) -> torch.Tensor:
+def ddpm_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
+              noise: torch.Tensor | None, clip_range: float | None = 1.0,
+              prediction_type: str = "epsilon") -> torch.Tensor:
     """One ancestral step x_t -> x_{prev_t} (DDPM eqs. 6-7 and 15, for an arbitrary earlier step prev_t).
 
-    x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)     (clipped to [-clip_range, clip_range])
+    x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)     (clipped to [-clip_range, clip_range];
+             for v or x_0 outputs, :func:`predicted_x0_and_eps`)
     mean   = sqrt(abar_prev) beta / (1 - abar_t) x0_hat + sqrt(alpha) (1 - abar_prev) / (1 - abar_t) x_t
     var    = (1 - abar_prev) / (1 - abar_t) beta,   alpha = abar_t / abar_prev, beta = 1 - alpha,
     and x_prev = mean + sqrt(var) noise, with no noise on the last step (prev_t < 0, abar_prev = 1).
@@ -75,10 +136,10 @@ def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_b
     schedule 1 / sqrt(abar_999) is about 20,000, so any error in eps is magnified that much in x0_hat.
     """
     abar_t = alpha_bar[t]
-    abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype)
+    abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)
     alpha = abar_t / abar_prev
     beta = 1 - alpha
-    x0_hat = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+    x0_hat, _ = predicted_x0_and_eps(model_output, x_t, abar_t, prediction_type)
     if clip_range is not None:
         x0_hat = x0_hat.clamp(-clip_range, clip_range)
     mean = (abar_prev.sqrt() * beta / (1 - abar_t)) * x0_hat + (alpha.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x_t
@@ -91,14 +152,17 @@ def ddpm_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_b
 @torch.no_grad()
 def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_inference_steps: int = 100,
                 generator: torch.Generator | None = None, image_shape: tuple[int, ...] = (1, 28, 28),
-                trajectory_every: int = 0, progress: bool = True, clip_range: float | None = 1.0):
+                trajectory_every: int = 0, progress: bool = True, clip_range: float | None = 1.0,
+                prediction_type: str = "epsilon"):
     """Draw ``num_images`` samples with :func:`ddpm_step`; returns images in [-1, 1] (for latents, pass
-    ``image_shape=(4, 8, 8)`` and ``clip_range=latents.LATENT_CLIP_RANGE``).
+    ``image_shape=(4, 8, 8)`` and ``clip_range=latents.LATENT_CLIP_RANGE``). ``prediction_type`` is what
+    the model outputs (a shipped model's is ``manifest["config"]["prediction_type"]``).
 
     With ``trajectory_every = k > 0`` also returns a list of (t, x_t) every k steps, for figures.
     """
     if not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
+    check_prediction_type(prediction_type)
     device = next(model.parameters()).device
     alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)
     timesteps = inference_timesteps(len(alpha_bar), num_inference_steps)
@@ -106,9 +170,9 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     x = torch.randn((num_images, *image_shape), generator=generator, device=device)
     trajectory = []
     for i, t in enumerate(tqdm(timesteps.tolist(), desc="DDPM sampling", disable=not progress)):
-        eps = model(x, torch.full((num_images,), t, device=device))
+        output = model(x, torch.full((num_images,), t, device=device))
         noise = torch.randn(x.shape, generator=generator, device=device) if t > 0 else None
-        x = ddpm_step(eps, t, t - step_ratio, x, alpha_bar, noise, clip_range)
+        x = ddpm_step(output, t, t - step_ratio, x, alpha_bar, noise, clip_range, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or t == 0):
             trajectory.append((t, x.clone()))
     return (x, trajectory) if trajectory_every else x

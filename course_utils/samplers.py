@@ -1,4 +1,4 @@
-"""Faster samplers for a trained epsilon-predictor (notebook 04): DDIM by hand, and any diffusers scheduler.
+"""Faster samplers for a trained diffusion model (notebook 04): DDIM by hand, and any diffusers scheduler.
 
 DDIM (Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models", https://arxiv.org/abs/2010.02502)
 keeps the DDPM network and its marginals q(x_t | x_0) but replaces the Markov chain by a family of
@@ -12,7 +12,8 @@ processes indexed by eta. One step from t to an earlier step t' < t is their eq.
 
 eta = 0 is deterministic (the same noise x_T always gives the same image: a discretisation of the
 probability-flow ODE); eta = 1 gives the DDPM posterior variance. ``ddim_step`` is the same computation
-as ``diffusers.DDIMScheduler.step`` (epsilon prediction, x0_hat clipped to [-1, 1], ``set_alpha_to_one``).
+as ``diffusers.DDIMScheduler.step`` (x0_hat clipped to [-1, 1], ``set_alpha_to_one``). A model that
+predicts v or x_0 instead of eps gives (x0_hat, eps_hat) by ``course_utils.ddpm.predicted_x0_and_eps``.
 
 The other samplers of the notebook come from ``diffusers`` through :func:`make_scheduler`, and all run
 through one loop, :func:`sample_with_scheduler`, which also counts the network evaluations (NFE).
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ddpm import inference_timesteps
+from .ddpm import check_prediction_type, inference_timesteps, predicted_x0_and_eps
 from .schedules import check_num_timesteps
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++", "euler_karras", "heun_karras", "unipc")
@@ -60,8 +61,9 @@ def sampling_timesteps(num_train_timesteps: int, num_inference_steps: int, spaci
     raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
 
 
-def ddim_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
-              eta: float = 0.0, noise: torch.Tensor | None = None, clip: bool = True) -> torch.Tensor:
+def ddim_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
+              eta: float = 0.0, noise: torch.Tensor | None = None, clip: bool = True,
+              prediction_type: str = "epsilon") -> torch.Tensor:
     """One DDIM step x_t -> x_{prev_t} (Song et al. 2021, eq. 12 with sigma_t of eq. 16); prev_t < 0 means x_0.
 
     x0_hat    = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)          (clipped to [-1, 1] if ``clip``)
@@ -71,12 +73,13 @@ def ddim_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_b
     eps, not one recomputed from the clipped x0_hat (``use_clipped_model_output=False`` in ``diffusers``).
     With eta = 0 and clip=False, prev_t may also be *later* than t: the same formula then runs the ODE
     upwards, from an image towards its noise ("DDIM inversion", Song et al. 2021, section 5.4).
+    For ``prediction_type`` "v_prediction" or "sample", x0_hat and eps come from ``predicted_x0_and_eps``.
     """
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1] (0: deterministic DDIM, 1: DDPM variance), got {eta}")
     abar_t = alpha_bar[t]
     abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)
-    x0_hat = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+    x0_hat, eps = predicted_x0_and_eps(model_output, x_t, abar_t, prediction_type)
     if clip:
         x0_hat = x0_hat.clamp(-1, 1)
     if eta > 0:
@@ -97,7 +100,7 @@ def ddim_step(eps: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_b
 def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_inference_steps: int = 50,
                 generator: torch.Generator | None = None, eta: float = 0.0, timestep_spacing: str = "trailing",
                 image_shape: tuple[int, ...] = (1, 28, 28), clip: bool = True, trajectory_every: int = 0,
-                progress: bool = True):
+                progress: bool = True, prediction_type: str = "epsilon"):
     """Draw ``num_images`` samples with :func:`ddim_step`; returns images in [-1, 1].
 
     Mirrors :func:`course_utils.ddpm.sample_ddpm`: x_T ~ N(0, I) from ``generator``, one network call per step,
@@ -107,6 +110,7 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     """
     if not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
+    check_prediction_type(prediction_type)
     device = next(model.parameters()).device
     alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)
     timesteps = sampling_timesteps(len(alpha_bar), num_inference_steps, timestep_spacing).tolist()
@@ -114,9 +118,9 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     trajectory = []
     for i, (t, prev_t) in enumerate(zip(tqdm(timesteps, desc="DDIM sampling", disable=not progress),
                                         timesteps[1:] + [-1])):
-        eps = model(x, torch.full((num_images,), t, device=device))
+        output = model(x, torch.full((num_images,), t, device=device))
         noise = torch.randn(x.shape, generator=generator, device=device) if eta > 0 and prev_t >= 0 else None
-        x = ddim_step(eps, t, prev_t, x, alpha_bar, eta, noise, clip)
+        x = ddim_step(output, t, prev_t, x, alpha_bar, eta, noise, clip, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or prev_t < 0):
             trajectory.append((t, x.clone()))
     return (x, trajectory) if trajectory_every else x
@@ -137,11 +141,13 @@ def _scheduler_recipes(clip: bool) -> dict:
     }
 
 
-def make_scheduler(name: str, num_train_timesteps: int = 1000, *, clip: bool = True, **overrides):
-    """A ``diffusers`` scheduler for the course's model: cosine schedule, epsilon prediction, images in [-1, 1].
+def make_scheduler(name: str, num_train_timesteps: int = 1000, *, clip: bool = True,
+                   prediction_type: str = "epsilon", **overrides):
+    """A ``diffusers`` scheduler for the course's model: cosine schedule, images in [-1, 1].
 
     All share ``beta_schedule="squaredcos_cap_v2"`` (Nichol & Dhariwal 2021, = ``schedules.cosine_betas``)
-    and ``prediction_type="epsilon"``. ``name`` is one of :data:`SAMPLERS`:
+    and the model's ``prediction_type`` ("epsilon", "v_prediction" or "sample"). ``name`` is one of
+    :data:`SAMPLERS`:
 
     - ``"ddpm"``: ``DDPMScheduler``, ancestral sampling (Ho et al. 2020, algorithm 2), "fixed_small" variance.
     - ``"ddim"``: ``DDIMScheduler`` with eta = 0 (Song et al. 2021, eq. 12).
@@ -174,9 +180,10 @@ def make_scheduler(name: str, num_train_timesteps: int = 1000, *, clip: bool = T
     if name not in SAMPLERS:
         raise ValueError(f"name must be one of {SAMPLERS}, got {name!r}")
     check_num_timesteps(num_train_timesteps)
+    check_prediction_type(prediction_type)
     class_name, settings = _scheduler_recipes(clip)[name]
     config = dict(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
-                  prediction_type="epsilon", **settings)
+                  prediction_type=prediction_type, **settings)
     config.update(overrides)
     return getattr(diffusers, class_name)(**config)
 
@@ -189,7 +196,7 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
 
     The loop every ``diffusers`` pipeline runs:
         set_timesteps(N);  x = init_noise_sigma * z,  z ~ N(0, I) from ``generator``
-        for t in scheduler.timesteps:  eps = model(scale_model_input(x, t), t);  x = step(eps, t, x).prev_sample
+        for t in scheduler.timesteps:  out = model(scale_model_input(x, t), t);  x = step(out, t, x).prev_sample
     ``scheduler.timesteps`` may hold more entries than N (Heun evaluates the network twice per step), so the
     number of network evaluations (NFE), the cost that matters, is counted call by call. Stochastic
     schedulers draw their noise from ``generator`` where ``step`` accepts one. The last x is the
@@ -208,7 +215,7 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
     x = torch.randn((num_images, *image_shape), generator=generator, device=device) * scheduler.init_noise_sigma
     nfe = 0
     for t in tqdm(scheduler.timesteps, desc=type(scheduler).__name__, disable=not progress):
-        eps = model(scheduler.scale_model_input(x, t), t.reshape(1).expand(num_images).to(device))
+        output = model(scheduler.scale_model_input(x, t), t.reshape(1).expand(num_images).to(device))
         nfe += 1
-        x = scheduler.step(eps, t, x, **extra).prev_sample
+        x = scheduler.step(output, t, x, **extra).prev_sample
     return x.clamp(-1, 1), nfe

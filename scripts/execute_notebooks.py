@@ -4,7 +4,9 @@
     python scripts/execute_notebooks.py                      # every notebooks/NN_*.ipynb
     python scripts/execute_notebooks.py notebooks/02_forward_process.ipynb
 
-Each notebook runs in a fresh ``python3`` kernel with the working directory ``notebooks/`` and
+Each notebook is first synchronised with its jupytext source ``notebook_sources/NN_name.md``
+(``jupytext --sync``: the newer of the two gives the inputs), so an edit to either is what runs. Each
+runs in a fresh ``python3`` kernel with the working directory ``notebooks/`` and
 ``HF_HUB_OFFLINE=1`` (the course runs offline), with a limit of 600 s per cell. The executed notebook
 replaces the file atomically (temporary file in the same folder, then ``os.replace``), so an error or
 an interruption leaves the previous version untouched. Prints each notebook's wall time; exits with
@@ -19,9 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+import jupytext.cli
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from course_utils.checkpoints import atomic_write
 
@@ -40,7 +43,9 @@ def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
 
 
 def execute(path: Path, timeout: int = 600) -> float:
-    """Run ``path`` top to bottom and store the outputs in it; returns the wall time in seconds."""
+    """Sync ``path`` with its source, run it top to bottom and store the outputs in it, and sync the
+    source again (its timestamp); returns the wall time in seconds."""
+    jupytext.cli.jupytext(["--sync", "--quiet", str(path)])
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -56,6 +61,7 @@ def execute(path: Path, timeout: int = 600) -> float:
     elapsed = time.perf_counter() - start
     nbformat.validate(nb)
     write_atomically(nb, path)
+    jupytext.cli.jupytext(["--sync", "--quiet", str(path)])
     return elapsed
 
 
@@ -78,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"executing {path.name} ...", flush=True)
         try:
             elapsed = execute(path, args.timeout)
-        except CellExecutionError as error:
-            print(f"FAILED {path.name} (file left unchanged):\n{error}", file=sys.stderr)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+            # Report this notebook and go on with the others: one dead kernel must not stop a batch.
+            print(f"FAILED {path.name} ({type(error).__name__}; file left unchanged):\n{error}", file=sys.stderr)
             failed.append(path)
             continue
         print(f"{path.name}: {elapsed:.1f} s wall time", flush=True)

@@ -39,30 +39,54 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 class TrainingRun:
     """The resumable state of one training run; resumes from ``run_dir/state.pt`` when it exists."""
 
-    def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None = None):
+    def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None = None,
+                 settings: dict[str, str] | None = None):
+        """``settings``: what defines the weights (batch size, learning rate, target, ...). They are stored
+        with the state, and resuming with different ones is refused, since the manifest would then
+        record a command that did not produce the weights."""
         self.run_dir, self.model, self.optimizer, self.ema = Path(run_dir), model, optimizer, ema
+        self.settings = settings or {}
         self.step, self.wall_time = 0, 0.0
+        # Losses summed since the last log row: saved with the state, so a resumed run logs the same means.
+        self._loss_sums: dict[str, float] = {}
+        self._steps_summed = 0
         self.state_path, self.log_path = self.run_dir / "state.pt", self.run_dir / "log.csv"
         if self.state_path.exists():
             self._load()
             print(f"resuming from step {self.step} ({self.wall_time / 60:.1f} min trained)", flush=True)
+        self._drop_log_rows_after(self.step)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._loss_sums: dict[str, float] = {}
         self._clock = time.time()
 
     def _load(self) -> None:
-        state = torch.load(self.state_path, weights_only=True)  # our own file; weights_only all the same
+        state = torch.load(self.state_path, weights_only=True, map_location="cpu")  # our own file; weights_only all the same
+        stored = state.get("settings", self.settings)  # a state saved before settings were recorded: trust it
+        changed = {key: (stored.get(key), value) for key, value in self.settings.items() if stored.get(key) != value}
+        if changed:
+            described = ", ".join(f"{key}: run has {old!r}, asked {new!r}" for key, (old, new) in changed.items())
+            raise SystemExit(f"{self.state_path} was trained with other settings ({described}). "
+                             f"Resume with the run's settings, or start a new run with --run-dir.")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None:
             self.ema.model.load_state_dict(state["ema"])
             self.ema.num_updates = state["ema_updates"]
         self.step, self.wall_time = state["step"], state["wall_time"]
+        self._loss_sums = dict(state.get("loss_sums", {}))
+        self._steps_summed = state.get("steps_summed", 0)
+
+    def _drop_log_rows_after(self, step: int) -> None:
+        """Rows logged after the saved state are trained again on resume: drop them, not duplicate them."""
+        if self.log_path.exists():
+            rows = [row for row in csv.reader(self.log_path.read_text().splitlines()) if int(row[0]) <= step]
+            atomic_write(self.log_path, lambda tmp: Path(tmp).write_text(
+                "".join(",".join(row) + "\n" for row in rows)))
 
     def save(self) -> None:
         """Write the state atomically: a run killed while saving keeps its previous state."""
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "step": self.step, "wall_time": self.wall_time}
+                 "step": self.step, "wall_time": self.wall_time, "settings": self.settings,
+                 "loss_sums": self._loss_sums, "steps_summed": self._steps_summed}
         if self.ema is not None:
             state |= {"ema": self.ema.model.state_dict(), "ema_updates": self.ema.num_updates}
         atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
@@ -70,6 +94,7 @@ class TrainingRun:
     def finish_step(self, total_steps: int, **losses: float) -> None:
         """Count one optimizer step; every LOG_EVERY steps append the mean losses to log.csv and print them."""
         self.step += 1
+        self._steps_summed += 1
         for name, value in losses.items():
             self._loss_sums[name] = self._loss_sums.get(name, 0.0) + value
         if self.step % LOG_EVERY:
@@ -77,9 +102,9 @@ class TrainingRun:
         now = time.time()
         self.wall_time += now - self._clock
         self._clock = now
-        means = {name: total / LOG_EVERY for name, total in self._loss_sums.items()}
+        means = {name: total / self._steps_summed for name, total in self._loss_sums.items()}
         with open(self.log_path, "a", newline="") as handle:
             csv.writer(handle).writerow([self.step, *(f"{m:.5f}" for m in means.values()), f"{self.wall_time:.1f}"])
         shown = " ".join(f"{name} {mean:.4f}" for name, mean in means.items())
         print(f"step {self.step}/{total_steps} {shown} {self.wall_time / 60:.1f} min", flush=True)
-        self._loss_sums = {}
+        self._loss_sums, self._steps_summed = {}, 0

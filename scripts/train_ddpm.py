@@ -7,7 +7,8 @@ batch and noise come from a generator seeded with (seed, step), so a run stopped
 same data as one that never stopped, and training to N steps is the same whatever --steps a longer run
 was aiming for.
 
-    python scripts/train_ddpm.py --steps 12000 --threads 1
+    python scripts/train_ddpm.py --steps 12000 --prediction-type v_prediction --batch-size 128 --threads 2
+    python scripts/train_ddpm.py --steps 12000 --prediction-type v_prediction --batch-size 128 --device cuda
     python scripts/train_ddpm.py --space latent --steps 20000 --batch-size 128 --threads 1
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import save_weights, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.ddpm import EMA, ddpm_loss  # noqa: E402
+from course_utils.ddpm import EMA, PREDICTION_TYPES, ddpm_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
@@ -52,6 +53,9 @@ def parse_args(argv=None):
     parser.add_argument("--space", choices=SPACES, default="pixel", help="what is denoised (default pixel)")
     parser.add_argument("--channels", type=str, default=None,
                         help="UNet widths per resolution (default 32,64,128 in pixels, 48,96,192 in latents)")
+    parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
+                        help="what the network outputs: the noise, v, or x_0 (default v_prediction, see notebook 03)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--schedule", type=str, default="cosine")
     parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -68,7 +72,15 @@ def parse_args(argv=None):
         parser.error(f"--steps must be >= 1, got {args.steps}")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this torch sees no CUDA GPU")
     return args
+
+
+def run_settings(args) -> dict:
+    """What defines the weights a run produces: a resume with other values is refused."""
+    return {key: str(value) for key, value in vars(args).items()
+            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device")}
 
 
 def learning_rate(step: int, base_lr: float, warmup: int) -> float:
@@ -82,19 +94,23 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     channels = tuple(int(c) for c in args.channels.split(","))
     images, image_channels = training_data(args.space)
-    model = TinyUNet(channels, image_channels)
+    device = torch.device(args.device)
+    # channels-last memory is 12-20% faster on the course CPU for this UNet; bf16 autocast is slower
+    # there (no AMX): measured in the README's "Training on a CPU".
+    model = TinyUNet(channels, image_channels).to(device, memory_format=torch.channels_last)
+    images = images.to(device)
     ema = EMA(model, args.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
 
-    run = TrainingRun(args.run_dir, model, optimizer, ema)
+    run = TrainingRun(args.run_dir, model, optimizer, ema, settings=run_settings(args))
     model.train()
     while run.step < args.steps:
         generator = step_generator(args.seed, run.step)
-        batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator)]
+        batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator).to(device)]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(run.step, args.lr, args.warmup)
-        loss = ddpm_loss(model, batch, alpha_bar, generator)
+        loss = ddpm_loss(model, batch, alpha_bar, generator, args.prediction_type)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -105,13 +121,14 @@ def main(argv=None):
             run.save()
 
     config = {"channels": list(channels), "image_channels": image_channels, "space": args.space,
-              "schedule": args.schedule, "num_train_timesteps": args.timesteps}
+              "schedule": args.schedule, "num_train_timesteps": args.timesteps,
+              "prediction_type": args.prediction_type}
     sha = save_weights(ema.model.state_dict(), args.out, config)
     write_json(args.out.with_suffix(".json"), {
         "file": args.out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
         "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
-        "parameters": count_parameters(model), "threads": args.threads,
+        "parameters": count_parameters(model), "threads": args.threads, "device": args.device,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": "measure with: python scripts/evaluate_ddpm.py",
     })

@@ -111,3 +111,29 @@ def test_train_ddpm_resumes_to_identical_weights(tmp_path, torch_threads):
     manifest = json.loads(resumed_path.with_suffix(".json").read_text())
     assert manifest["steps"] == 4
     assert manifest["command"].startswith("python scripts/train_ddpm.py --steps 4 --batch-size 4")
+
+
+def test_log_has_no_duplicate_rows_and_true_means_after_a_resume(tmp_path, monkeypatch):
+    """Saved at step 4, killed after logging step 6: the resumed run rewrites rows 6 and 8 once each,
+    and a row that averages fewer steps than LOG_EVERY divides by the steps it saw."""
+    monkeypatch.setattr(resumable, "LOG_EVERY", 3)
+    train_toy(tmp_path / "straight", 9, with_ema=False, save_every=4)
+    state = tmp_path / "resumed" / "state.pt"
+    train_toy(tmp_path / "resumed", 4, with_ema=False, save_every=4)
+    saved_at_4 = state.read_bytes()
+    train_toy(tmp_path / "resumed", 6, with_ema=False, save_every=4)
+    state.write_bytes(saved_at_4)  # as if killed after logging step 6, before saving it
+    train_toy(tmp_path / "resumed", 9, with_ema=False, save_every=4)
+    straight = list(csv.reader((tmp_path / "straight" / "log.csv").open()))
+    resumed = list(csv.reader((tmp_path / "resumed" / "log.csv").open()))
+    assert [row[0] for row in resumed] == [row[0] for row in straight] == ["3", "6", "9"]
+    assert [row[1] for row in resumed] == [row[1] for row in straight]  # resumed exactly: the same means
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path, torch_threads):
+    common = ["--channels", "8,16,32", "--warmup", "2", "--save-every", "2", "--threads", "1",
+              "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model.safetensors")]
+    train_ddpm.main(["--steps", "2", "--batch-size", "4", *common])
+    with pytest.raises(SystemExit, match=r"batch_size: run has '4', asked '8'"):
+        train_ddpm.main(["--steps", "4", "--batch-size", "8", *common])
+    train_ddpm.main(["--steps", "4", "--batch-size", "4", *common])  # the same settings resume
