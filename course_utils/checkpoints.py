@@ -84,3 +84,18 @@ def load_weights(name: str, data_dir: Path = DATA_DIR) -> tuple[dict[str, torch.
             f"{manifest['sha256'][:12]}.... {rebuild}"
         )
     return load_file(str(path)), manifest
+
+
+def stored_config(name: str, data_dir: Path = DATA_DIR) -> dict[str, Any]:
+    """The configuration saved inside ``data/NAME.safetensors`` (its header metadata): what defines the model
+    (widths, schedule, prediction target). Unlike the JSON manifest beside it, it is covered by the file's
+    SHA-256, so call this after :func:`load_weights` has verified the file."""
+    from safetensors import safe_open
+
+    path = Path(data_dir) / f"{name}.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    if "config" not in metadata:
+        raise CheckpointError(f"The checkpoint {path} stores no configuration in its metadata; rebuild it with "
+                              f"the command in {manifest_path(path).name}.")
+    return json.loads(metadata["config"])

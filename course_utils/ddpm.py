@@ -158,7 +158,8 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     ``image_shape=(4, 8, 8)`` and ``clip_range=latents.LATENT_CLIP_RANGE``). ``prediction_type`` is what
     the model outputs (a shipped model's is ``manifest["config"]["prediction_type"]``).
 
-    With ``trajectory_every = k > 0`` also returns a list of (t, x_t) every k steps, for figures.
+    With ``trajectory_every = k > 0`` also returns, for figures, a list of (t', x_t') after every k-th step
+    and the last: t' is the timestep the step reached (0 for the final image).
     """
     if not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
@@ -174,22 +175,26 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
         noise = torch.randn(x.shape, generator=generator, device=device) if t > 0 else None
         x = ddpm_step(output, t, t - step_ratio, x, alpha_bar, noise, clip_range, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or t == 0):
-            trajectory.append((t, x.clone()))
+            trajectory.append((max(t - step_ratio, 0), x.clone()))
     return (x, trajectory) if trajectory_every else x
 
 
 def load_ddpm(name: str = "ddpm_mnist"):
     """A shipped DDPM (``"ddpm_mnist"`` in pixels, ``"latent_ddpm_mnist"`` on the VAE's latents):
-    returns ``(ema_unet, alpha_bar, manifest)``, the UNet in eval mode.
+    returns ``(ema_unet, alpha_bar, manifest)``, the UNet in eval mode and float32.
 
-    The schedule is rebuilt from the configuration stored with the weights, so model and schedule match.
+    The schedule and the prediction target are read from the configuration stored inside the weights file
+    (covered by its checksum), so model, schedule and target match; ``manifest["config"]`` is that
+    configuration (pass ``manifest["config"]["prediction_type"]`` to the samplers).
     """
-    from .checkpoints import load_weights
+    from .checkpoints import load_weights, stored_config
     from .schedules import alphas_cumprod, make_betas
     from .unet import TinyUNet
 
     state_dict, manifest = load_weights(name)
-    config = manifest["config"]
+    config = stored_config(name)
+    config.setdefault("prediction_type", "epsilon")  # checkpoints written before the target was recorded
+    manifest = {**manifest, "config": config}
     model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
     model.load_state_dict(state_dict)
     alpha_bar = alphas_cumprod(make_betas(config["schedule"], config["num_train_timesteps"])).float()

@@ -112,25 +112,22 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     return latents
 
 
-def load_text2image(name: str = "text2image_mnist"):
+def load_text2image():
     """The shipped text-to-image model: ``(tokenizer, text_encoder, unet, manifest)``, in eval mode.
 
-    Weights in ``data/NAME.safetensors`` (prefixes ``text_encoder.`` and ``unet.``), the tokenizer's
-    learned vocabulary in ``data/NAME_tokenizer/``; both made by ``scripts/train_text2image.py``."""
-    from transformers import CLIPTokenizer
+    The parts live in the course's Stable Diffusion folder, ``data/course_pipeline/{tokenizer,text_encoder,unet}``
+    (checked against its ``checksums.json``), written by ``scripts/train_text2image.py``; ``manifest`` is
+    ``data/text2image_mnist.json``, the command that made them and their measured quality."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
 
-    from .checkpoints import CheckpointError, load_weights
+    from .checkpoints import load_manifest
     from .data import DATA_DIR
-    from .text import make_text_encoder
+    from . import pipeline
 
-    state_dict, manifest = load_weights(name)
-    tokenizer_dir = DATA_DIR / f"{name}_tokenizer"
-    if not (tokenizer_dir / "tokenizer.json").is_file():
-        raise CheckpointError(f"The tokenizer {tokenizer_dir} is missing. Rebuild it with `{manifest['command']}` "
-                              f"(or restore it with `git checkout -- data/`).")
-    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
-    text_encoder = make_text_encoder(tokenizer)
-    unet = make_conditional_unet(text_encoder.config.hidden_size)
-    for prefix, module in (("text_encoder.", text_encoder), ("unet.", unet)):
-        module.load_state_dict({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)})
-    return tokenizer, text_encoder.eval(), unet.eval(), manifest
+    folder = pipeline.COURSE_PIPELINE_DIR
+    pipeline.verify_pipeline_folder(folder, parts=("tokenizer", "text_encoder", "unet"))
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True, use_safetensors=True)
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True, use_safetensors=True)
+    return tokenizer, text_encoder.eval(), unet.eval(), load_manifest(DATA_DIR / "text2image_mnist.json")

@@ -55,15 +55,19 @@ def make_vae(scaling_factor: float = 1.0):
     return AutoencoderKL(**vae_config(), scaling_factor=scaling_factor)
 
 
-def load_vae(name: str = "vae_mnist"):
-    """The shipped course VAE (``data/vae_mnist.safetensors``, made by ``scripts/train_vae.py``), in eval
-    mode, with its latent scaling factor in ``vae.config.scaling_factor``."""
-    from .checkpoints import load_weights
+def load_vae():
+    """The shipped course VAE, in eval mode, with its latent scaling factor in ``vae.config.scaling_factor``.
 
-    state_dict, manifest = load_weights(name)
-    vae = make_vae(manifest["config"]["scaling_factor"])
-    vae.load_state_dict(state_dict)
-    return vae.eval()
+    It lives in the course's Stable Diffusion folder, ``data/course_pipeline/vae/`` (weights and the config
+    that defines the model, both covered by ``checksums.json``), written by ``scripts/train_vae.py``, whose
+    command and measured quality are recorded in ``data/vae_mnist.json``."""
+    from diffusers import AutoencoderKL
+
+    from . import pipeline
+
+    folder = pipeline.COURSE_PIPELINE_DIR
+    pipeline.verify_pipeline_folder(folder, parts=("vae",))
+    return AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True).eval()
 
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):

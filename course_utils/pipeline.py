@@ -1,10 +1,13 @@
 """The course's models as a ``diffusers.StableDiffusionPipeline``, and a real Stable Diffusion when available (notebook 07).
 
 A Stable Diffusion pipeline is five parts: tokenizer -> text encoder -> UNet denoising latents under a
-scheduler, with classifier-free guidance -> VAE decoder. Notebooks 05 and 06 built every part at toy scale;
-``build_course_pipeline`` puts them into the real pipeline class, ``scripts/build_pipeline.py`` saves it with
-``save_pretrained`` to ``data/course_pipeline/`` (safetensors only), and ``load_pipeline`` loads either that
-folder, offline, or any Stable-Diffusion-architecture checkpoint (a hub id or a folder) when the user has the
+scheduler, with classifier-free guidance -> VAE decoder. Notebooks 05 and 06 built every part at toy scale.
+``data/course_pipeline/`` is the one home of their weights, laid out as a Stable Diffusion checkpoint
+(``vae/``, ``text_encoder/``, ``tokenizer/``, ``unet/``, ``scheduler/``, ``model_index.json``, safetensors
+only): the training scripts write their part there with :func:`save_part`, ``checksums.json`` covers every
+file, and ``latents.load_vae`` and ``guidance.load_text2image`` read the parts from there.
+``scripts/build_pipeline.py`` adds the scheduler and ``model_index.json``; ``load_pipeline`` loads the folder,
+offline, or any Stable-Diffusion-architecture checkpoint (a hub id or a folder) when the user has the
 network and a GPU.
 """
 from __future__ import annotations
@@ -24,6 +27,19 @@ CHECKSUMS_FILE = "checksums.json"  # inside the pipeline folder: SHA-256 of ever
 # compares against (UNet 860M, text encoder 123M, VAE 84M parameters), stored in fp16 safetensors on the hub.
 HUB_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 REBUILD = "python scripts/build_pipeline.py"
+# The record of the run that wrote each trained part: its command rebuilds the part.
+PART_MANIFESTS = {"vae": "vae_mnist.json", "text_encoder": "text2image_mnist.json",
+                  "tokenizer": "text2image_mnist.json", "unet": "text2image_mnist.json"}
+
+
+def rebuild_command(part: str) -> str:
+    """The command that rewrites ``part`` of the course pipeline (from its training record when readable)."""
+    if part not in PART_MANIFESTS:
+        return REBUILD
+    try:
+        return json.loads((DATA_DIR / PART_MANIFESTS[part]).read_text())["command"]
+    except (OSError, ValueError, KeyError):
+        return f"python scripts/{'train_vae' if part == 'vae' else 'train_text2image'}.py"
 
 
 class PipelineFilesError(RuntimeError):
@@ -31,7 +47,7 @@ class PipelineFilesError(RuntimeError):
 
 
 def build_course_pipeline(scheduler=None):
-    """The shipped course models (``data/vae_mnist``, ``data/text2image_mnist``) as a ``StableDiffusionPipeline``.
+    """The shipped course parts (``data/course_pipeline/*``) as a ``StableDiffusionPipeline``.
 
     ``scheduler`` defaults to notebook 06's sampler, DDPM on the cosine schedule with Stable Diffusion's
     "leading" timesteps (``guidance.latent_scheduler``).
@@ -55,20 +71,59 @@ def folder_checksums(folder: Path) -> dict[str, str]:
             if path.is_file() and path.name != CHECKSUMS_FILE}
 
 
-def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR) -> None:
-    """Check the bundled pipeline folder against its ``checksums.json``; raise :class:`PipelineFilesError`
-    naming the command that rebuilds it."""
+def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str, ...] | None = None) -> None:
+    """Check the bundled pipeline folder (or only the subfolders ``parts``) against its ``checksums.json``;
+    raise :class:`PipelineFilesError` naming the files and the command that rebuilds them."""
     folder = Path(folder)
     listing = folder / CHECKSUMS_FILE
     if not listing.is_file():
         raise PipelineFilesError(f"The pipeline folder {folder} (or its {CHECKSUMS_FILE}) is missing. "
                                  f"Rebuild it with `{REBUILD}` or restore it with `git checkout -- data/`.")
     expected = json.loads(listing.read_text())
-    actual = folder_checksums(folder)
-    problems = [name for name in expected if actual.get(name) != expected[name]]
+    if parts is not None:
+        expected = {name: sha for name, sha in expected.items() if name.split("/")[0] in parts}
+        missing_parts = [part for part in parts if not any(name.startswith(f"{part}/") for name in expected)]
+        if missing_parts:
+            raise PipelineFilesError(f"{listing} lists no files of {', '.join(missing_parts)}. Rebuild them with "
+                                     f"`{rebuild_command(missing_parts[0])}` or restore them with `git checkout -- data/`.")
+    problems = [name for name, sha in expected.items()
+                if not (folder / name).is_file() or sha256_of(folder / name) != sha]
     if problems:
+        rebuild = rebuild_command(problems[0].split("/")[0])
         raise PipelineFilesError(f"The pipeline folder {folder} has missing or corrupt files: {', '.join(problems)}. "
-                                 f"Rebuild it with `{REBUILD}` or restore it with `git checkout -- data/`.")
+                                 f"Rebuild them with `{rebuild}` or restore them with `git checkout -- data/`.")
+
+
+def save_part(part, name: str, folder: Path = COURSE_PIPELINE_DIR) -> dict[str, str]:
+    """Write one part (a model or tokenizer with ``save_pretrained``) into ``folder/name`` and refresh the
+    folder's ``checksums.json``; returns the new part's checksums. The part is written to a temporary folder
+    beside it and swapped in, so an interrupted save leaves the previous part in place."""
+    import shutil
+    import tempfile
+
+    from .checkpoints import write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}."))
+    try:
+        part.save_pretrained(staging)
+        old = folder / f".{name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    listing = folder / CHECKSUMS_FILE
+    checksums = json.loads(listing.read_text()) if listing.is_file() else {}
+    checksums = {key: value for key, value in checksums.items() if not key.startswith(f"{name}/")}
+    new = {f"{name}/{key}": value for key, value in folder_checksums(target).items()}
+    write_json(listing, dict(sorted((checksums | new).items())))
+    return new
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:

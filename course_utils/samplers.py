@@ -106,7 +106,8 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     Mirrors :func:`course_utils.ddpm.sample_ddpm`: x_T ~ N(0, I) from ``generator``, one network call per step,
     and (for eta > 0) fresh noise from ``generator`` after each call except the last. Each step goes to the
     next visited timestep (``diffusers.DDIMScheduler`` goes to t - T // N, the same when N divides T).
-    With ``trajectory_every = k > 0`` also returns a list of (t, x_t) every k steps.
+    With ``trajectory_every = k > 0`` also returns a list of (t', x_t') after every k-th step and the last,
+    t' the timestep the step reached (0 for the final image).
     """
     if not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
@@ -122,7 +123,7 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
         noise = torch.randn(x.shape, generator=generator, device=device) if eta > 0 and prev_t >= 0 else None
         x = ddim_step(output, t, prev_t, x, alpha_bar, eta, noise, clip, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or prev_t < 0):
-            trajectory.append((t, x.clone()))
+            trajectory.append((max(prev_t, 0), x.clone()))
     return (x, trajectory) if trajectory_every else x
 
 

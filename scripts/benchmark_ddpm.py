@@ -45,7 +45,7 @@ def main(argv=None):
     model.train().requires_grad_(True)
 
     def train_step():
-        loss = ddpm_loss(model, batch, alpha_bar)
+        loss = ddpm_loss(model, batch, alpha_bar, prediction_type=manifest["config"]["prediction_type"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -56,7 +56,8 @@ def main(argv=None):
     with torch.no_grad():
         forward_time = seconds_per_call(lambda: model(images[: args.sample_batch], torch.full((args.sample_batch,), 500)), 5)
     started = time.perf_counter()
-    sample_ddpm(model, args.sample_batch, alpha_bar, args.sampling_steps, torch.Generator().manual_seed(0), progress=False)
+    sample_ddpm(model, args.sample_batch, alpha_bar, args.sampling_steps, torch.Generator().manual_seed(0), progress=False,
+                prediction_type=manifest["config"]["prediction_type"])
     sampling_time = time.perf_counter() - started
     print(f"model: TinyUNet {manifest['config']['channels']}, {count_parameters(model):,} parameters, {args.threads} threads")
     print(f"training: {step_time:.3f} s per step at batch {args.batch_size} ({args.batch_size / step_time:.0f} images/s)")

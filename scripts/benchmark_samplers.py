@@ -87,13 +87,14 @@ def warm_up(model, names, args) -> None:
         model(torch.randn(min(args.batch_size, args.num_samples), 1, 28, 28), torch.tensor([500]))
 
 
-def measure(model, classifier, reference, name: str, steps: int, args) -> dict:
+def measure(model, prediction_type: str, classifier, reference, name: str, steps: int, args) -> dict:
     """Sample ``args.num_samples`` digits in batches from one generator and measure them."""
     generator = torch.Generator().manual_seed(args.seed)
     batches, nfe, started = [], 0, time.perf_counter()
     for start in tqdm(range(0, args.num_samples, args.batch_size), desc=f"{name} {steps} steps", leave=False):
         count = min(args.batch_size, args.num_samples - start)
-        images, nfe = sample_with_scheduler(model, make_scheduler(name), count, steps, generator, progress=False)
+        scheduler = make_scheduler(name, prediction_type=prediction_type)
+        images, nfe = sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
         batches.append(images)
     seconds = time.perf_counter() - started
     result = evaluate_samples(classifier, torch.cat(batches), reference)
@@ -150,6 +151,7 @@ def main(argv=None) -> int:
     settings = {
         "num_samples": args.num_samples, "seed": args.seed, "batch_size": args.batch_size, "threads": args.threads,
         "checkpoint_sha256": manifest["sha256"], "checkpoint_steps": manifest["steps"],
+        "prediction_type": manifest["config"]["prediction_type"],
         "machine": platform.processor() or platform.machine(),
         "command": reproduce_command("benchmark_samplers.py", argv),
     }
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
     todo = [(name, steps) for name, steps in planned_runs(args) if run_key(name, steps) not in table["runs"]]
     warm_up(model, [name for name, _ in todo] or ["ddim"], args)
     for name, steps in todo:
-        run = measure(model, classifier, reference, name, steps, args)
+        run = measure(model, manifest["config"]["prediction_type"], classifier, reference, name, steps, args)
         table["runs"][run_key(name, steps)] = run
         write_outputs(table, args)
         print(f"{name:>14} {steps:>5} steps  NFE {run['nfe']:>5}  FID {run['mnist_fid']:8.2f}  "

@@ -36,32 +36,34 @@ from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sy
 
 
 
-def seconds_per_training_step(model, batch: torch.Tensor, alpha_bar: torch.Tensor, repeats: int = 10) -> float:
+def seconds_per_training_step(model, batch: torch.Tensor, alpha_bar: torch.Tensor, prediction_type: str,
+                              repeats: int = 10) -> float:
     model = type(model)(tuple(model.config["channels"]), model.config["image_channels"]).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     for repeat in range(repeats + 2):  # two warm-up steps
         if repeat == 2:
             started = time.perf_counter()
-        loss = ddpm_loss(model, batch, alpha_bar, generator)
+        loss = ddpm_loss(model, batch, alpha_bar, generator, prediction_type)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return (time.perf_counter() - started) / repeats
 
 
-def sample(name: str, model, alpha_bar, vae, args) -> tuple[torch.Tensor, float]:
+def sample(name: str, model, alpha_bar, prediction_type: str, vae, args) -> tuple[torch.Tensor, float]:
     """Samples as 28x28 images and the seconds per image (VAE decode included for the latent model)."""
     generator = torch.Generator().manual_seed(args.seed)
     latent = name == "latent"
     shape = (4, 8, 8) if latent else (1, 28, 28)
     clip_range = LATENT_CLIP_RANGE if latent else 1.0
-    sample_ddpm(model, 8, alpha_bar, args.steps, generator, image_shape=shape, clip_range=clip_range, progress=False)  # warm-up
+    options = dict(image_shape=shape, clip_range=clip_range, prediction_type=prediction_type)
+    sample_ddpm(model, 8, alpha_bar, args.steps, generator, progress=False, **options)  # warm-up
     started = time.perf_counter()
     batches = []
     for start in range(0, args.num_samples, args.batch_size):
         size = min(args.batch_size, args.num_samples - start)
-        x = sample_ddpm(model, size, alpha_bar, args.steps, generator, image_shape=shape, clip_range=clip_range)
+        x = sample_ddpm(model, size, alpha_bar, args.steps, generator, **options)
         batches.append(decode(vae, x) if latent else x)
     return torch.cat(batches), (time.perf_counter() - started) / args.num_samples
 
@@ -124,11 +126,13 @@ def main(argv=None) -> int:
     for name, checkpoint in (("pixel", "ddpm_mnist"), ("latent", "latent_ddpm_mnist")):
         model, alpha_bar, manifest = load_ddpm(checkpoint)
         batch = encode(vae, train_batch) if name == "latent" else train_batch
-        step_seconds = seconds_per_training_step(model, batch, alpha_bar)
-        samples, seconds = sample(name, model, alpha_bar, vae, args)
+        prediction_type = manifest["config"]["prediction_type"]
+        step_seconds = seconds_per_training_step(model, batch, alpha_bar, prediction_type)
+        samples, seconds = sample(name, model, alpha_bar, prediction_type, vae, args)
         quality = evaluate_samples(classifier, samples, reference)
         result["models"][name] = {
             "checkpoint_sha256": manifest["sha256"], "parameters": count_parameters(model),
+            "prediction_type": prediction_type, "training_images_seen": manifest["steps"] * manifest["batch_size"],
             "train_step_ms": round(1000 * step_seconds, 1), "ms_per_image": round(1000 * seconds, 2),
             "mnist_fid": round(quality["fid"], 3), "confident_share": round(quality["confident_share"], 4),
             "class_histogram": [round(float(v), 4) for v in quality["class_histogram"]],

@@ -21,19 +21,21 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR  # noqa: E402
-from course_utils.ddpm import load_ddpm, sample_ddpm  # noqa: E402
+from course_utils.ddpm import PREDICTION_TYPES, load_ddpm, sample_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
 from reports import reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 
-def model_from_state(state_path: Path):
-    state = torch.load(state_path, weights_only=True)
+def model_from_state(state_path: Path, prediction_type: str):
+    """The EMA weights of an unfinished run (pixel UNet 32/64/128, cosine schedule) and its prediction target."""
+    state = torch.load(state_path, weights_only=True, map_location="cpu")
     model = TinyUNet((32, 64, 128))
     model.load_state_dict(state["ema"])
-    print(f"EMA weights of {state_path} at step {state['step']}")
-    return model.eval(), alphas_cumprod(make_betas("cosine", 1000)).float()
+    prediction_type = state.get("settings", {}).get("prediction_type", prediction_type)
+    print(f"EMA weights of {state_path} at step {state['step']} ({prediction_type})")
+    return model.eval(), alphas_cumprod(make_betas("cosine", 1000)).float(), prediction_type
 
 
 def main(argv=None):
@@ -44,10 +46,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--from-state", type=Path, default=None)
+    parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
+                        help="the target of a --from-state run that did not record it (default v_prediction)")
     parser.add_argument("--write-manifest", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model, alpha_bar = model_from_state(args.from_state) if args.from_state else load_ddpm()[:2]
+    if args.from_state:
+        model, alpha_bar, prediction_type = model_from_state(args.from_state, args.prediction_type)
+    else:
+        model, alpha_bar, manifest = load_ddpm()
+        prediction_type = manifest["config"]["prediction_type"]
     classifier = load_classifier()
     reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
     data_floor = mnist_fid(reference, other)
@@ -55,13 +63,15 @@ def main(argv=None):
     generator = torch.Generator().manual_seed(args.seed)
     started = time.time()
     samples = torch.cat([
-        sample_ddpm(model, min(args.batch_size, args.num_samples - start), alpha_bar, args.steps, generator)
+        sample_ddpm(model, min(args.batch_size, args.num_samples - start), alpha_bar, args.steps, generator,
+                    prediction_type=prediction_type)
         for start in range(0, args.num_samples, args.batch_size)
     ])
     seconds_per_image = (time.time() - started) / args.num_samples
     result = evaluate_samples(classifier, samples, reference)
     quality = {
         "num_samples": args.num_samples, "sampler": f"DDPM ancestral, {args.steps} steps", "seed": args.seed,
+        "prediction_type": prediction_type,
         "mnist_fid": round(result["fid"], 2), "data_floor_fid": round(data_floor, 2),
         "confident_share": round(result["confident_share"], 4),
         "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],

@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     publish(result, text, ROOT / "docs" / "guidance_sweep.json", ROOT / "docs" / "guidance_sweep.md",
             "guidance-sweep", heading="Classifier-free guidance sweep on the course text-to-image model")
     if args.write_manifest:
-        manifest = load_manifest(DATA_DIR / "text2image_mnist.safetensors")
+        manifest = load_manifest(DATA_DIR / "text2image_mnist.json")
         manifest["quality"] = {"sweep": result["sweep"], "attributes": result["attributes"],
                                "data_floor_fid": result["data_floor_fid"], "settings": result["settings"]}
         write_json(DATA_DIR / "text2image_mnist.json", manifest)

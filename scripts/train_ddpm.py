@@ -61,6 +61,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=250)
+    parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
+                        help="dtype of the exported EMA weights (default float16: half the bytes in git; the "
+                             "course loads them into a float32 model, and measures quality on what it ships)")
     parser.add_argument("--run-dir", type=Path, default=None, help="default runs/NAME")
     parser.add_argument("--out", type=Path, default=None, help="default data/NAME.safetensors")
     args = parser.parse_args(argv)
@@ -80,7 +83,7 @@ def parse_args(argv=None):
 def run_settings(args) -> dict:
     """What defines the weights a run produces: a resume with other values is refused."""
     return {key: str(value) for key, value in vars(args).items()
-            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device")}
+            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype")}
 
 
 def learning_rate(step: int, base_lr: float, warmup: int) -> float:
@@ -123,12 +126,14 @@ def main(argv=None):
     config = {"channels": list(channels), "image_channels": image_channels, "space": args.space,
               "schedule": args.schedule, "num_train_timesteps": args.timesteps,
               "prediction_type": args.prediction_type}
-    sha = save_weights(ema.model.state_dict(), args.out, config)
+    store_dtype = getattr(torch, args.store_dtype)
+    sha = save_weights({name: tensor.to(store_dtype) for name, tensor in ema.model.state_dict().items()}, args.out, config)
     write_json(args.out.with_suffix(".json"), {
         "file": args.out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
         "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
         "parameters": count_parameters(model), "threads": args.threads, "device": args.device,
+        "store_dtype": args.store_dtype,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": "measure with: python scripts/evaluate_ddpm.py",
     })

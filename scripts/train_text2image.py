@@ -1,10 +1,11 @@
-"""Train the course's text-to-image model on captioned MNIST latents; export data/text2image_mnist.
+"""Train the course's text-to-image model on captioned MNIST latents; export its tokenizer, text encoder and
+UNet into the course's Stable Diffusion folder data/course_pipeline/, and its record into data/text2image_mnist.json.
 
 A CLIP-style text encoder and a cross-attention UNet (``UNet2DConditionModel``) are trained together from
 scratch on the course VAE's latents with the epsilon loss; 10% of the captions are dropped to "" so the
 one model is conditional and unconditional (classifier-free guidance). Each step draws fresh captions
 for its digits (wording varies, attributes stay true of the image). The tokenizer's vocabulary is
-learned from the captions once and saved to data/text2image_mnist_tokenizer/.
+learned from the captions once.
 
 Resumable (``scripts/resumable.py``): state in --run-dir, each step seeded with (seed, step).
 
@@ -24,13 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.captions import ATTRIBUTES, attribute_levels, caption, class_terciles, measure_attributes  # noqa: E402
-from course_utils.checkpoints import save_weights, write_json  # noqa: E402
+from course_utils.checkpoints import write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
 from course_utils.guidance import conditional_unet_config, drop_prompts, make_conditional_unet  # noqa: E402
 from course_utils.latents import encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas, q_sample  # noqa: E402
 from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_config, tokenize  # noqa: E402
+from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
 from resumable import TrainingRun, step_generator  # noqa: E402
@@ -48,7 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "text2image_mnist")
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "text2image_mnist.safetensors")
+    parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
+                        help="the Stable Diffusion folder whose tokenizer/, text_encoder/ and unet/ are written")
+    parser.add_argument("--manifest", type=Path, default=DATA_DIR / "text2image_mnist.json")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
@@ -99,14 +103,13 @@ def main(argv=None):
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
 
-    tokenizer_dir = args.out.parent / f"{args.out.stem}_tokenizer"
-    tokenizer.save_pretrained(tokenizer_dir)
     config = {"unet": conditional_unet_config(), "text_encoder": text_encoder_config(tokenizer),
               "schedule": "cosine", "num_train_timesteps": 1000, "drop_rate": args.drop_rate}
-    state_dict = {f"{name}.{key}": value for name, module in ema.model.items() for key, value in module.state_dict().items()}
-    sha = save_weights(state_dict, args.out, config)
-    write_json(args.out.with_suffix(".json"), {
-        "file": args.out.name, "sha256": sha, "command": reproduce_command("train_text2image.py", argv),
+    files = {}
+    for name, part in (("tokenizer", tokenizer), ("text_encoder", ema.model["text_encoder"]), ("unet", ema.model["unet"])):
+        files |= save_part(part, name, args.pipeline_dir)
+    write_json(args.manifest, {
+        "files": files, "command": reproduce_command("train_text2image.py", argv),
         "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
         "parameters": {name: count_parameters(module) for name, module in models.items()},
@@ -114,7 +117,7 @@ def main(argv=None):
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": "measure with: python scripts/evaluate_text2image.py --write-manifest",
     })
-    print(f"wrote {args.out} and {tokenizer_dir} (sha256 {sha[:12]}...)")
+    print(f"wrote {', '.join(sorted({name.split('/')[0] for name in files}))} into {args.pipeline_dir} and {args.manifest}")
 
 
 if __name__ == "__main__":

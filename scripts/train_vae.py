@@ -1,4 +1,5 @@
-"""Train the course VAE (``diffusers.AutoencoderKL``, 32x32x1 -> 8x8x4) on MNIST; export data/vae_mnist.
+"""Train the course VAE (``diffusers.AutoencoderKL``, 32x32x1 -> 8x8x4) on MNIST; export it into the
+course's Stable Diffusion folder, data/course_pipeline/vae/, and its record into data/vae_mnist.json.
 
 Resumable (``scripts/resumable.py``): the training state is saved to --run-dir every --save-every steps,
 and each step's batch and noise come from a generator seeded with (seed, step). At the end the latent
@@ -18,10 +19,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import save_weights, write_json  # noqa: E402
+from course_utils.checkpoints import write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.latents import (crop_to_28, latent_scaling_factor, make_vae, pad_to_32, psnr,  # noqa: E402
                                   vae_config, vae_loss)
+from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
 from resumable import TrainingRun, step_generator  # noqa: E402
@@ -37,7 +39,9 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "vae_mnist")
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "vae_mnist.safetensors")
+    parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
+                        help="the Stable Diffusion folder whose vae/ is written (default data/course_pipeline)")
+    parser.add_argument("--manifest", type=Path, default=DATA_DIR / "vae_mnist.json")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
@@ -83,9 +87,10 @@ def main(argv=None):
         reconstructions = torch.cat([vae(chunk).sample for chunk in test.split(500)]).clamp(-1, 1)
         test_psnr = psnr(crop_to_28(reconstructions), crop_to_28(test)).mean().item()
     config = {**vae_config(), "scaling_factor": round(scaling_factor, 5)}
-    sha = save_weights(vae.state_dict(), args.out, config)
-    write_json(args.out.with_suffix(".json"), {
-        "file": args.out.name, "sha256": sha, "command": reproduce_command("train_vae.py", argv),
+    vae.register_to_config(scaling_factor=config["scaling_factor"])
+    files = save_part(vae, "vae", args.pipeline_dir)
+    write_json(args.manifest, {
+        "files": files, "command": reproduce_command("train_vae.py", argv),
         "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "kl_weight": args.kl_weight, "config": config,
         "parameters": count_parameters(vae), "threads": args.threads,
@@ -93,7 +98,7 @@ def main(argv=None):
         "quality": {"test_psnr_db": round(test_psnr, 2), "num_test_images": len(test),
                     "latent_std_before_scaling": round(1 / scaling_factor, 4)},
     })
-    print(f"wrote {args.out} (sha256 {sha[:12]}...): test PSNR {test_psnr:.2f} dB, scaling factor {scaling_factor:.4f}")
+    print(f"wrote {args.pipeline_dir / 'vae'} and {args.manifest}: test PSNR {test_psnr:.2f} dB, scaling factor {scaling_factor:.4f}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The course VAE: the hand-written VAE pieces against diffusers.AutoencoderKL, the shipped weights, scaling."""
+import json
+
 import pytest
 import torch
 
 from course_utils import latents
-from course_utils.checkpoints import CheckpointError, load_manifest
+from course_utils.checkpoints import load_manifest
 from course_utils.data import DATA_DIR, mnist_tensors
 
 
@@ -56,7 +58,7 @@ def test_scaling_factor_gives_unit_std():
 
 def test_shipped_vae_reconstructs_test_digits():
     vae = latents.load_vae()
-    manifest = load_manifest(DATA_DIR / "vae_mnist.safetensors")
+    manifest = load_manifest(DATA_DIR / "vae_mnist.json")
     assert vae.config.scaling_factor == manifest["config"]["scaling_factor"]
     images = mnist_tensors("test")[0][:200]
     z = latents.encode(vae, images)
@@ -65,8 +67,21 @@ def test_shipped_vae_reconstructs_test_digits():
     assert latents.psnr(latents.decode(vae, z), images).mean().item() > 20.0
 
 
-def test_missing_vae_names_the_rebuild_command(tmp_path):
-    (tmp_path / "vae_mnist.json").write_text((DATA_DIR / "vae_mnist.json").read_text())
-    from course_utils.checkpoints import load_weights
-    with pytest.raises(CheckpointError, match="scripts/train_vae.py"):
-        load_weights("vae_mnist", data_dir=tmp_path)
+def test_missing_vae_names_the_rebuild_command(tmp_path, monkeypatch):
+    import shutil
+
+    from course_utils import pipeline
+    copy = tmp_path / "course_pipeline"
+    shutil.copytree(pipeline.COURSE_PIPELINE_DIR, copy)
+    (copy / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    monkeypatch.setattr(pipeline, "COURSE_PIPELINE_DIR", copy)
+    with pytest.raises(pipeline.PipelineFilesError, match=r"vae/diffusion_pytorch_model.safetensors.*scripts/train_vae.py --steps 3000"):
+        latents.load_vae()
+
+
+def test_vae_record_matches_the_shipped_files():
+    """data/vae_mnist.json records the checksums of the files the VAE is loaded from."""
+    from course_utils import pipeline
+    listed = json.loads((pipeline.COURSE_PIPELINE_DIR / pipeline.CHECKSUMS_FILE).read_text())
+    record = load_manifest(DATA_DIR / "vae_mnist.json")["files"]
+    assert record and all(listed[name] == sha for name, sha in record.items())

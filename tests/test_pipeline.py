@@ -44,7 +44,7 @@ def test_corrupt_pipeline_folder_names_the_rebuild_command(tmp_path, monkeypatch
     with open(copy / "unet" / "diffusion_pytorch_model.safetensors", "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01\x02")
-    with pytest.raises(pipeline.PipelineFilesError, match="scripts/build_pipeline.py"):
+    with pytest.raises(pipeline.PipelineFilesError, match="scripts/train_text2image.py --steps"):
         pipeline.verify_pipeline_folder(copy)
     (copy / pipeline.CHECKSUMS_FILE).unlink()
     with pytest.raises(pipeline.PipelineFilesError, match="missing"):
