@@ -331,13 +331,17 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
         ),
         QuizQuestion(
             "Why do samplers take many small steps rather than one big one?",
-            ("The predictor's mistakes partly average out over many small steps",
+            ("From heavy noise a network can only predict a blurry average of the digits that fit; each small "
+             "step commits to a little detail and asks again from a cleaner image",
              "Each small step uses less memory",
              "A single step is mathematically impossible", "Small steps make the image sharper by upsampling it"),
             0,
-            "With N steps the error left is an average of N independent mistakes, PREDICTOR_ERROR / sqrt(N) "
-            "in notebook 01. A real network is also more accurate for a small change than for a jump from "
-            "pure noise to an image.",
+            "Under a squared loss the best prediction of x_0 from x_t is the average of every image that could "
+            "have produced x_t, E[x_0 | x_t]: from pure noise that is a blur of all digits (notebook 03 shows the "
+            "shipped model's x0-hat at t = 999, 500 and 100). A small step moves only part way towards it; the "
+            "next prediction sees a less noisy image, which fewer digits fit, and is sharper. (Averaging out "
+            "mistakes, notebook 01's toy, only helps with mistakes that are independent from call to call, as a "
+            "stochastic sampler's fresh noise is; a deterministic sampler has none to average.)",
         ),
     ),
     2: (

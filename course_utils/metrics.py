@@ -65,6 +65,30 @@ def classify(classifier: MnistClassifier, images: torch.Tensor, batch_size: int 
     return torch.cat(features), torch.cat(probabilities)
 
 
+class ClassifierFeatures(nn.Module):
+    """The classifier's feature extractor as the ``feature`` module of torchmetrics' FID.
+
+    ``torchmetrics.image.fid.FrechetInceptionDistance(feature=ClassifierFeatures(classifier))`` computes
+    the same MNIST FID as :func:`mnist_fid` without Inception-v3 (no download, no ``torch-fidelity``); the
+    tests use it as an independent check of the hand-written formula. What torchmetrics expects of a custom
+    ``feature`` module (torchmetrics 1.x, ``src/torchmetrics/image/fid.py``,
+    https://github.com/Lightning-AI/torchmetrics/blob/master/src/torchmetrics/image/fid.py): ``forward``
+    returns an ``(N, d)`` matrix; an integer ``num_features`` attribute gives ``d`` (without it torchmetrics
+    probes the module with a random 3x299x299 image, which this network cannot take); ``update`` hands the
+    images to the module unchanged (``normalize`` only converts inputs for the default Inception), so they
+    are given as here: float images in [-1, 1], ``[N, 1, 28, 28]``. The features are clamped and computed
+    exactly as in :func:`classify`; they use no dropout, so train and eval mode give the same features.
+    """
+
+    def __init__(self, classifier: MnistClassifier):
+        super().__init__()
+        self.classifier = classifier
+        self.num_features = classifier.FEATURE_DIM
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(images.clamp(-1, 1))
+
+
 def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased) covariance of features [N, D]."""
     features = np.asarray(features, dtype=np.float64)

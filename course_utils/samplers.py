@@ -30,6 +30,10 @@ from .ddpm import check_prediction_type, inference_timesteps, predicted_x0_and_e
 from .schedules import check_num_timesteps
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++", "euler_karras", "heun_karras", "unipc")
+# Karras et al. 2022 (table 1) start their noise levels at sigma_max = 80 for images in [-1, 1]. The cosine
+# schedule's own last level is sigma(999) = sqrt((1 - abar) / abar), about 20,000: Karras spacing from there
+# spends most of a few steps at noise levels hundreds of times the image's scale (notebook 04, section 4).
+KARRAS_SIGMA_MAX = 80.0
 SPACINGS = ("leading", "trailing")
 
 
@@ -135,7 +139,7 @@ def _scheduler_recipes(clip: bool) -> dict:
         "dpm_solver++": ("DPMSolverMultistepScheduler", dict(
             algorithm_type="dpmsolver++", solver_order=2, thresholding=clip, sample_max_value=1.0,
             lambda_min_clipped=-5.1, timestep_spacing="trailing")),
-        "euler_karras": ("EulerDiscreteScheduler", dict(use_karras_sigmas=True)),
+        "euler_karras": ("EulerDiscreteScheduler", dict(use_karras_sigmas=True, sigma_max=KARRAS_SIGMA_MAX)),
         "heun_karras": ("HeunDiscreteScheduler", dict(use_karras_sigmas=True, clip_sample=clip)),
         "unipc": ("UniPCMultistepScheduler", dict(
             solver_order=2, thresholding=clip, sample_max_value=1.0, timestep_spacing="trailing")),
@@ -159,9 +163,10 @@ def make_scheduler(name: str, num_train_timesteps: int = 1000, *, clip: bool = T
       schedule. The first step is then t = 995 instead of 999.
     - ``"euler_karras"``: ``EulerDiscreteScheduler`` (Karras et al. 2022, https://arxiv.org/abs/2206.00364,
       algorithm 1 without churn) on the Karras noise levels (eq. 5, rho = 7) between sigma(0) and
-      sigma(999); no clipping option exists for it.
-    - ``"heun_karras"``: ``HeunDiscreteScheduler``, the same levels with Heun's second-order correction:
-      two network evaluations per step except the last (2N - 1 in all).
+      :data:`KARRAS_SIGMA_MAX` = 80, the paper's value; no clipping option exists for it.
+    - ``"heun_karras"``: ``HeunDiscreteScheduler``, Karras levels with Heun's second-order correction: two
+      network evaluations per step except the last (2N - 1 in all). Its ``diffusers`` version has no
+      ``sigma_max`` option, so its levels start at the schedule's sigma(999), about 20,000.
     - ``"unipc"``: ``UniPCMultistepScheduler``, predictor-corrector of order 2 in data (x_0) prediction
       (Zhao et al. 2023, https://arxiv.org/abs/2302.04867), bh2 variant.
 

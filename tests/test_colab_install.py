@@ -9,13 +9,19 @@ installs the copy into it with ``pip install --no-deps -e`` (what the bootstrap 
 executes notebook 01 from the copy in a Jupyter kernel running the new environment's Python. It
 checks that the notebook imported ``course_utils`` from the copy, not from this checkout.
 
-The environment is made with ``--system-site-packages`` on purpose: it sees this interpreter's torch,
-numpy, ipykernel and so on, so nothing is downloaded (CI and the course run offline, and a CPU torch
-wheel is hundreds of MB). Colab is the same situation: torch is preinstalled and only the course
-package is new. The course package itself is installed into the new environment, and Python finds the
-environment's own packages before the system's, which the test verifies. pip runs with ``--no-index``
+The new environment is layered over the one running the tests on purpose: it sees this environment's
+torch, numpy, ipykernel, pip, setuptools and so on, so nothing is downloaded (CI and the course run
+offline, and a CPU torch wheel is hundreds of MB). Colab is the same situation: torch is preinstalled
+and only the course package is new. The layering is a ``.pth`` file in the new environment's
+site-packages that lists this environment's site-packages directories (``site.getsitepackages()``), so
+Python finds them after the new environment's own packages. ``venv --system-site-packages`` is not
+used: it exposes the *base interpreter's* site-packages, which is not this environment when the tests
+run in a virtual environment (as the README recommends): there the copy would be built with the base
+interpreter's setuptools (Python 3.11 ships 65.5, which cannot build without ``wheel``) and the kernel
+would not find this environment's torch or ipykernel. The course package itself is installed into the
+new environment, and Python finds it there first, which the test verifies. pip runs with ``--no-index``
 (nothing may be downloaded) and ``--no-build-isolation`` (an isolated build would have to download
-setuptools; the one installed here is used).
+setuptools; this environment's, checked below, is used).
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -53,15 +60,23 @@ def repository_files() -> list[str]:
     return sorted(name for name in listed if name and (ROOT / name).is_file())  # deleted files are still listed
 
 
+def installed_version(name: str) -> Version | None:
+    """The version of distribution ``name`` installed in this environment, None if it is not installed."""
+    try:
+        return Version(version(name))
+    except PackageNotFoundError:
+        return None
+
+
 def test_fresh_install_runs_notebook_01(tmp_path):
     if not (NOTEBOOK_DIR / NB01).is_file():
         pytest.skip(f"notebooks/{NB01} does not exist yet")
-    try:  # the build backend of pyproject.toml, used without downloading it (--no-build-isolation)
-        setuptools_version = Version(version("setuptools"))
-    except PackageNotFoundError:
-        setuptools_version = Version("0")
-    if setuptools_version < Version("64"):
-        pytest.skip(f"building the course offline needs setuptools>=64 installed, found {setuptools_version}")
+    # the build backend of pyproject.toml, used without downloading it (--no-build-isolation): editable
+    # builds need setuptools>=64, and before 70.1 (which has bdist_wheel built in) the `wheel` package
+    setuptools_version = installed_version("setuptools") or Version("0")
+    if setuptools_version < Version("64") or (setuptools_version < Version("70.1") and not installed_version("wheel")):
+        pytest.skip(f"building the course offline needs setuptools>=70.1 (or >=64 and wheel), "
+                    f"found {setuptools_version}")
     clone = tmp_path / "diffusion-course"
     for name in repository_files():
         target = clone / name
@@ -70,9 +85,17 @@ def test_fresh_install_runs_notebook_01(tmp_path):
     assert (clone / "pyproject.toml").is_file() and (clone / "course_utils" / "__init__.py").is_file()
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    # pip is the system's (visible through --system-site-packages); run by the venv's python it installs there
+    # Layer the new environment over this one (not over the base interpreter, see the module docstring):
+    # a .pth file appends this environment's site-packages to the new one's sys.path, after its own.
+    parent_site = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        parent_site.append(site.getusersitepackages())
+    venv_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    Path(venv_site, "parent_environment.pth").write_text("".join(f"{path}\n" for path in parent_site))
+    # pip is this environment's (visible through the .pth file); run by the venv's python it installs there
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation",
                               "--quiet", "--disable-pip-version-check", "-e", str(clone)],
                              capture_output=True, text=True, timeout=300)

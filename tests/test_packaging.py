@@ -112,12 +112,62 @@ def test_ci_script_installs_cpu_torch_first_then_runs_the_readme_command():
     assert os.access(run, os.X_OK), ".ci/run must be executable"
     lines = [line.strip() for line in run.read_text(encoding="utf-8").splitlines()]
     assert "set -euo pipefail" in lines
-    torch_line = lines.index(f"python -m pip install torch=={CI_TORCH}")
-    package_line = lines.index('python -m pip install -e ".[test]"')
+    # both installs are held to the versions CI tested (constraints.txt)
+    torch_line = lines.index(f"python -m pip install -c constraints.txt torch=={CI_TORCH}")
+    package_line = lines.index('python -m pip install -c constraints.txt -e ".[test]"')
     test_line = lines.index(README_TEST_COMMAND)
     assert torch_line < package_line < test_line
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert README_TEST_COMMAND in readme, "README.md and .ci/run must give the same test command"
+
+
+def constraint_pins() -> dict[str, Version]:
+    """``{name: version}`` from constraints.txt, where every line must be an exact ``name==version`` pin."""
+    pins = {}
+    for line in (REPO_ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        specifiers = list(requirement.specifier)
+        assert len(specifiers) == 1 and specifiers[0].operator == "==" and not requirement.marker, \
+            f"constraints.txt: {line!r} is not an exact pin"
+        name = canonicalize_name(requirement.name)
+        assert name not in pins, f"constraints.txt pins {name} twice"
+        pins[name] = Version(specifiers[0].version)
+    return pins
+
+
+def pin_problems(requirements: list[Requirement], pins: dict[str, Version]) -> list[str]:
+    """The requirements that constraints.txt does not pin, or pins to a version they exclude."""
+    problems = []
+    for requirement in requirements:
+        pin = pins.get(canonicalize_name(requirement.name))
+        if pin is None:
+            problems.append(f"{requirement}: not pinned")
+        elif not requirement.specifier.contains(pin, prereleases=True):
+            problems.append(f"{requirement}: pinned to {pin}")
+    return problems
+
+
+def test_constraints_pin_every_requirement_within_its_specifier():
+    pins = constraint_pins()
+    extras = pyproject()["project"]["optional-dependencies"]
+    requirements = runtime_requirements() + [Requirement(r) for extra in ("test", "course", "homework")
+                                             for r in extras[extra]]
+    assert not pin_problems(requirements, pins), "pyproject.toml and constraints.txt disagree"
+    assert pins["torch"] == CI_TORCH, f"constraints.txt pins torch {pins['torch']}, CI installs {CI_TORCH}"
+    assert "diffusion-course" not in pins, "the course package itself is not a constraint"
+    # the course is built on these two: their lower bounds are the tested minor release, not an untested older one
+    for requirement in runtime_requirements():
+        if requirement.name in ("diffusers", "transformers"):
+            tested = pins[requirement.name]
+            lower = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
+            assert lower == [Version(f"{tested.major}.{tested.minor}")], \
+                f"{requirement}: its lower bound should be the tested release {tested.major}.{tested.minor}"
+    # the check can fail
+    assert pin_problems([Requirement("diffusers>=99"), Requirement("not-a-course-dependency")], pins) == [
+        f"diffusers>=99: pinned to {pins['diffusers']}", "not-a-course-dependency: not pinned"]
 
 
 def test_pytest_runs_tests_and_notebooks_with_nbval():
