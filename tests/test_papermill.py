@@ -51,14 +51,15 @@ def test_notebook_01_runs_with_more_smaller_steps(require_notebook, tmp_path):
     default = toy_loop_rows(stored_stdout(path))
     assert max(default) == 10, "the stored run should use the default NUM_STEPS = 10"
 
-    text = stdout(run(path, tmp_path, NUM_STEPS=20, STEP_SIZE=0.05))
+    text = stdout(run(path, tmp_path, NUM_STEPS=20))  # STEP_SIZE follows: 1 / 20
     rows = toy_loop_rows(text)
     assert sorted(rows) == list(range(21)), "the toy loop should take NUM_STEPS = 20 steps"
     # each step adds noise of std STEP_SIZE: std after N steps is sqrt(1 + N * STEP_SIZE**2)
     assert rows[20] == pytest.approx(math.sqrt(1 + 20 * 0.05**2), abs=0.02)
     assert default[10] == pytest.approx(math.sqrt(1 + 10 * 0.1**2), abs=0.02)
     assert rows[20] < default[10], "smaller steps should add less noise in total"
-    # 20 steps of 0.05 remove all of the noise, like the default 10 steps of 0.1
+    # 20 steps of 0.05 remove all of the noise, like the default 10 steps of 0.1: changing NUM_STEPS alone
+    # must not make the oracle overshoot
     assert "noise left after the loop: +0.00 x the true noise" in text
 
 
@@ -106,6 +107,14 @@ def test_notebook_01_refuses_a_bad_parameter_by_name(require_notebook, tmp_path)
         run(path, tmp_path, STEP_SIZE=0)
     assert raised.value.ename == "ValueError"
     assert "STEP_SIZE" in raised.value.evalue
+
+
+def test_a_misspelled_parameter_is_refused_before_any_work(require_notebook, tmp_path):
+    """papermill only warns about a name the parameters cell lacks; the notebook refuses it by name."""
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(require_notebook(NB01), tmp_path, NUM_STEP=50)
+    assert raised.value.ename == "ValueError"
+    assert "unknown parameter(s) NUM_STEP (did you mean NUM_STEPS?)" in raised.value.evalue
 
 
 # Notebook 04: a tiny run honours every parameter (THREADS=1, a handful of samples: about 15 s).
