@@ -51,8 +51,8 @@ def stroke_thickness(images: torch.Tensor) -> torch.Tensor:
 def _ink_coordinates(images: torch.Tensor):
     ink = ink_masks(images).float()
     height, width = ink.shape[1:]
-    ys = torch.arange(height, dtype=torch.float32)[None, :, None].expand_as(ink)
-    xs = torch.arange(width, dtype=torch.float32)[None, None, :].expand_as(ink)
+    ys = torch.arange(height, dtype=torch.float32, device=ink.device)[None, :, None].expand_as(ink)
+    xs = torch.arange(width, dtype=torch.float32, device=ink.device)[None, None, :].expand_as(ink)
     return ink, xs, ys
 
 

@@ -114,14 +114,14 @@ def encode(vae, images28: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """MNIST images [N, 1, 28, 28] -> scaled latents z = scaling_factor * mu(x) [N, 4, 8, 8].
 
     The posterior mean, not a sample: latent diffusion trains on the mean (its sigma is tiny)."""
-    chunks = [vae.encode(pad_to_32(chunk)).latent_dist.mean for chunk in images28.split(batch_size)]
+    chunks = [vae.encode(pad_to_32(chunk.to(vae.device))).latent_dist.mean for chunk in images28.split(batch_size)]
     return torch.cat(chunks) * vae.config.scaling_factor
 
 
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Scaled latents [N, 4, 8, 8] -> MNIST images [N, 1, 28, 28] in [-1, 1]."""
-    chunks = [vae.decode(chunk / vae.config.scaling_factor).sample for chunk in latents.split(batch_size)]
+    chunks = [vae.decode(chunk.to(vae.device) / vae.config.scaling_factor).sample for chunk in latents.split(batch_size)]
     return crop_to_28(torch.cat(chunks)).clamp(-1.0, 1.0)
 
 

@@ -56,12 +56,14 @@ def load_classifier() -> MnistClassifier:
 
 @torch.no_grad()
 def classify(classifier: MnistClassifier, images: torch.Tensor, batch_size: int = 500):
-    """Features [N, 128] and class probabilities [N, 10] for images in [-1, 1]."""
+    """Features [N, 128] and class probabilities [N, 10] for images in [-1, 1], on the CPU (the measures
+    are computed there). The images may be on any device: each batch goes to the classifier's."""
+    device = next(classifier.parameters()).device
     features, probabilities = [], []
     for batch in images.split(batch_size):
-        feature = classifier.features(batch.clamp(-1, 1))
-        features.append(feature)
-        probabilities.append(classifier.head(feature).softmax(dim=1))
+        feature = classifier.features(batch.to(device).clamp(-1, 1))
+        features.append(feature.cpu())
+        probabilities.append(classifier.head(feature).softmax(dim=1).cpu())
     return torch.cat(features), torch.cat(probabilities)
 
 

@@ -107,6 +107,24 @@ def test_parameters_cell_has_only_literal_assignments(notebook):
     assert not uncommented, f"parameters without a comment on their line: {uncommented}"
 
 
+def parameter_names(nb) -> list[str]:
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    return [statement.targets[0].id for statement in ast.parse(cell.source).body]
+
+
+def test_setup_cell_checks_every_parameter_with_course_utils_validation(notebook):
+    """The cell after the parameters calls `check_parameters(globals(), NAME=check, ...)` naming every parameter
+    (and only them), so each one is validated and a misspelled papermill parameter is refused by name."""
+    _, nb = notebook
+    setup_cell = code_cells(nb)[2]
+    calls = [node for node in ast.walk(ast.parse(setup_cell.source))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check_parameters"]
+    assert len(calls) == 1, "the setup cell must call course_utils.validation.check_parameters once"
+    checked = [keyword.arg for keyword in calls[0].keywords]
+    assert sorted(checked) == sorted(parameter_names(nb)), \
+        f"check_parameters names {sorted(checked)}, the parameters cell defines {sorted(parameter_names(nb))}"
+
+
 def test_has_a_checked_cell_with_stored_output_and_no_stderr(notebook):
     _, nb = notebook
     checked = [c for c in code_cells(nb) if is_checked(c)]
