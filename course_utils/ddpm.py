@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .schedules import q_sample
+from .validation import check_integer, check_number
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -113,10 +114,7 @@ class EMA:
 def inference_timesteps(num_train_timesteps: int, num_inference_steps: int) -> torch.Tensor:
     """The decreasing timesteps a sampler visits: t_i = i * (T // N), i = N-1..0 ("leading" spacing,
     ``diffusers.DDPMScheduler.set_timesteps``)."""
-    if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= num_train_timesteps:
-        raise ValueError(
-            f"num_inference_steps must be an integer in [1, {num_train_timesteps}], got {num_inference_steps!r}"
-        )
+    check_integer("num_inference_steps", num_inference_steps, 1, num_train_timesteps)
     step_ratio = num_train_timesteps // num_inference_steps
     return torch.arange(num_inference_steps - 1, -1, -1) * step_ratio
 
@@ -135,6 +133,12 @@ def ddpm_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor
     (``clip_sample_range`` in ``diffusers``). Clipping matters most on the first step: with the cosine
     schedule 1 / sqrt(abar_999) is about 20,000, so any error in eps is magnified that much in x0_hat.
     """
+    check_integer("t", t, 0, len(alpha_bar) - 1)
+    check_integer("prev_t", prev_t, -len(alpha_bar), t - 1)  # an earlier step; any negative value: the end
+    if clip_range is not None:
+        check_number("clip_range", clip_range, 0, 1e6, open_low=True)
+    if prev_t >= 0 and noise is None:
+        raise ValueError("noise is required for every step but the last (prev_t >= 0)")
     abar_t = alpha_bar[t]
     abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)
     alpha = abar_t / abar_prev
@@ -161,8 +165,7 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     With ``trajectory_every = k > 0`` also returns, for figures, a list of (t', x_t') after every k-th step
     and the last: t' is the timestep the step reached (0 for the final image).
     """
-    if not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
+    check_integer("num_images", num_images, 1, 1_000_000)
     check_prediction_type(prediction_type)
     device = next(model.parameters()).device
     alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)

@@ -101,7 +101,7 @@ def check_close(name: str, value: Any, expected: Any, atol: float = 1e-6, rtol: 
         if math.isnan(got_number):
             _fail(f"`{name}` should be about {want_number:.4g} but is NaN (not a number)", hint)
         tolerance = atol + rtol * abs(want_number)
-        if not abs(got_number - want_number) <= tolerance:
+        if got_number != want_number and not abs(got_number - want_number) <= tolerance:  # == : equal infinities
             _fail(f"`{name}` should be about {want_number:.4g} (within {tolerance:.2g}) but is {got_number:.4g}", hint)
         return None
     check_shape(name, got, want.shape, hint=hint)
@@ -109,7 +109,7 @@ def check_close(name: str, value: Any, expected: Any, atol: float = 1e-6, rtol: 
         _fail(f"`{name}` contains NaN (not a number) at {int(np.isnan(got).sum())} of {got.size} entries", hint)
     difference = np.abs(got - want)
     tolerance = atol + rtol * np.abs(want)
-    bad = ~(difference <= tolerance)
+    bad = ~((difference <= tolerance) | (got == want))  # got == want: equal infinities
     if bad.any():
         worst = np.unravel_index(int(np.argmax(np.where(bad, difference, -1.0))), got.shape)
         _fail(f"`{name}` should match the expected values within {atol:.2g}"

@@ -11,7 +11,10 @@ import random
 import numpy as np
 import torch
 
+from .validation import check_integer
+
 COURSE_REPOSITORY = "https://github.com/diffusion-course/diffusion-course"
+MAX_THREADS = 256
 
 
 def pick_device(preferred: str = "auto") -> torch.device:
@@ -24,6 +27,10 @@ def pick_device(preferred: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if preferred == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but this torch sees no CUDA GPU; use 'auto' or 'cpu'")
+    if preferred == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
     return torch.device(preferred)
 
 
@@ -38,8 +45,8 @@ def seed_everything(seed: int) -> None:
 
 def setup(seed: int = 0, threads: int = 2, device: str = "auto") -> torch.device:
     """Seed, fix the CPU thread count, and return the device to compute on."""
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    # More threads than this only oversubscribes the CPU, and torch crashes outright at about 100,000.
+    check_integer("threads", threads, 1, MAX_THREADS)
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     torch.set_num_threads(threads)
     seed_everything(seed)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .ddpm import check_prediction_type, inference_timesteps, predicted_x0_and_eps
 from .schedules import check_num_timesteps
+from .validation import check_integer, check_number
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++", "euler_karras", "heun_karras", "unipc")
 # Karras et al. 2022 (table 1) start their noise levels at sigma_max = 80 for images in [-1, 1]. The cosine
@@ -38,11 +39,7 @@ SPACINGS = ("leading", "trailing")
 
 
 def check_num_inference_steps(num_inference_steps: int, num_train_timesteps: int = 1000) -> None:
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) \
-            or not 1 <= num_inference_steps <= num_train_timesteps:
-        raise ValueError(
-            f"num_inference_steps must be an integer in [1, {num_train_timesteps}], got {num_inference_steps!r}"
-        )
+    check_integer("num_inference_steps", num_inference_steps, 1, num_train_timesteps)
 
 
 def sampling_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str = "trailing") -> torch.Tensor:
@@ -79,8 +76,9 @@ def ddim_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor
     upwards, from an image towards its noise ("DDIM inversion", Song et al. 2021, section 5.4).
     For ``prediction_type`` "v_prediction" or "sample", x0_hat and eps come from ``predicted_x0_and_eps``.
     """
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must be in [0, 1] (0: deterministic DDIM, 1: DDPM variance), got {eta}")
+    check_number("eta", eta, 0, 1)
+    check_integer("t", t, 0, len(alpha_bar) - 1)
+    check_integer("prev_t", prev_t, -len(alpha_bar), len(alpha_bar) - 1)  # negative: the end
     abar_t = alpha_bar[t]
     abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)
     x0_hat, eps = predicted_x0_and_eps(model_output, x_t, abar_t, prediction_type)
@@ -113,8 +111,7 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     With ``trajectory_every = k > 0`` also returns a list of (t', x_t') after every k-th step and the last,
     t' the timestep the step reached (0 for the final image).
     """
-    if not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
+    check_integer("num_images", num_images, 1, 1_000_000)
     check_prediction_type(prediction_type)
     device = next(model.parameters()).device
     alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)
@@ -208,8 +205,7 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
     schedulers draw their noise from ``generator`` where ``step`` accepts one. The last x is the
     sampler's estimate of x_0; it is clamped to the image range, as saving it as an image would.
     """
-    if not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
+    check_integer("num_images", num_images, 1, 1_000_000)
     check_num_inference_steps(num_inference_steps, scheduler.config.num_train_timesteps)
     if getattr(scheduler.config, "use_karras_sigmas", False) and num_inference_steps < 2:
         raise ValueError(f"num_inference_steps must be at least 2 on Karras noise levels (they span "

@@ -16,12 +16,13 @@ import math
 
 import torch
 
+from .validation import check_integer, check_number
+
 SCHEDULES = ("linear", "scaled_linear", "cosine", "sigmoid")
 
 
 def check_num_timesteps(num_timesteps: int) -> None:
-    if not isinstance(num_timesteps, int) or not 2 <= num_timesteps <= 100_000:
-        raise ValueError(f"num_timesteps must be an integer in [2, 100000], got {num_timesteps!r}")
+    check_integer("num_timesteps", num_timesteps, 2, 100_000)
 
 
 def linear_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -54,6 +55,8 @@ def cosine_betas(num_timesteps: int = 1000, offset: float = 0.008, max_beta: flo
     ``diffusers`` name: ``beta_schedule="squaredcos_cap_v2"``.
     """
     check_num_timesteps(num_timesteps)
+    check_number("offset", offset, 0, 1, open_low=True)
+    check_number("max_beta", max_beta, 0, 1, open_low=True)
 
     def alpha_bar(fraction: float) -> float:
         return math.cos((fraction + offset) / (1 + offset) * math.pi / 2) ** 2
@@ -116,7 +119,13 @@ def q_sample(x0: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor, alp
 
     ``timesteps`` holds one integer per image in ``x0``; ``diffusers``: ``scheduler.add_noise(x0, noise, t)``.
     """
-    timesteps = torch.as_tensor(timesteps, dtype=torch.long, device=x0.device).reshape(-1)
+    if not torch.is_tensor(x0) or not x0.is_floating_point():
+        raise TypeError(f"x0 must be a floating-point tensor (images in [-1, 1]), got "
+                        f"{x0.dtype if torch.is_tensor(x0) else type(x0).__name__}")
+    timesteps = torch.as_tensor(timesteps, device=x0.device)
+    if timesteps.is_floating_point() or timesteps.dtype == torch.bool:
+        raise TypeError(f"timesteps must be integers, got dtype {timesteps.dtype}")
+    timesteps = timesteps.long().reshape(-1)
     check_timesteps(timesteps, len(alpha_bar))
     if noise.shape != x0.shape:
         raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")

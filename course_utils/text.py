@@ -8,6 +8,8 @@ trained from scratch together with the UNet (Stable Diffusion keeps CLIP's pretr
 """
 from __future__ import annotations
 
+import warnings
+
 from collections import Counter
 
 import regex
@@ -79,7 +81,41 @@ def make_text_encoder(tokenizer):
     return CLIPTextModel(CLIPTextConfig(**text_encoder_config(tokenizer)))
 
 
+def check_prompts(tokenizer, prompts: list[str]) -> None:
+    """Refuse what a tokenizer would silently turn into something else, and warn about what it cuts.
+
+    - ``prompts`` must be a non-empty list of strings (a single string is a common slip: wrap it, ``[prompt]``).
+    - A character outside a small vocabulary becomes the unknown token, which in CLIP-style tokenizers is
+      ``<|endoftext|>``, the padding: "七" or an emoji would silently be the empty prompt. That is a
+      ``ValueError`` naming the characters. (Stable Diffusion's byte-level tokenizer knows every character.)
+    - A prompt longer than the text encoder's context (``model_max_length`` tokens, 16 for the course, 77 for
+      Stable Diffusion) is cut by the tokenizer: a ``UserWarning`` says how much is lost.
+    """
+    if isinstance(prompts, str):
+        raise TypeError(f"prompts must be a list of strings, got the single string {prompts!r}: wrap it as [prompt]")
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise ValueError(f"prompts must be a non-empty list of strings, got {prompts!r}")
+    wrong = [prompt for prompt in prompts if not isinstance(prompt, str)]
+    if wrong:
+        raise TypeError(f"every prompt must be a string, got {wrong[0]!r} ({type(wrong[0]).__name__})")
+    unknown_id = tokenizer.unk_token_id
+    characters = sorted({char for prompt in prompts for char in prompt if not char.isspace()})
+    unknown = [char for char in characters if unknown_id in tokenizer(char).input_ids[1:-1]]
+    if unknown:
+        raise ValueError(f"prompts contain characters this tokenizer does not know: {' '.join(unknown)} "
+                         f"(they would become {tokenizer.unk_token!r}, the same as padding); its vocabulary was "
+                         f"learnt from the training captions")
+    for prompt in dict.fromkeys(prompts):
+        count = len(tokenizer(prompt).input_ids)
+        if count > tokenizer.model_max_length:
+            warnings.warn(f"the prompt {prompt!r} has {count} tokens with start and end; the text encoder reads "
+                          f"{tokenizer.model_max_length}, so the last {count - tokenizer.model_max_length} are cut",
+                          UserWarning, stacklevel=3)
+
+
 def tokenize(tokenizer, prompts: list[str]):
-    """Token ids [N, MAX_TOKENS], padded with ``<|endoftext|>`` the way the Stable Diffusion pipeline pads."""
-    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+    """Token ids [N, MAX_TOKENS], padded with ``<|endoftext|>`` the way the Stable Diffusion pipeline pads,
+    after :func:`check_prompts`."""
+    check_prompts(tokenizer, prompts)
+    return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                      return_tensors="pt").input_ids

@@ -135,3 +135,23 @@ def test_ddpm_step_clip_range_equals_diffusers_clip_sample_range():
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
     unclipped = ddpm_step(eps, 999 - 19, 999 - 39, x_t, scheduler.alphas_cumprod, noise, clip_range=None)
     assert not torch.allclose(ours, unclipped)
+
+
+def test_ddpm_step_refuses_impossible_steps_and_clipping():
+    _, alpha_bar = scheduler_and_alpha_bar()
+    x = torch.zeros(1, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"t must be an integer in \[0, 999\], got -5"):
+        ddpm_step(x, -5, -10, x, alpha_bar, x)
+    with pytest.raises(ValueError, match=r"prev_t must be an integer in \[-1000, 499\], got 600"):
+        ddpm_step(x, 500, 600, x, alpha_bar, x)  # out of order: a step must go to an earlier time
+    with pytest.raises(TypeError, match="t must be an integer"):
+        ddpm_step(x, 500.5, 400, x, alpha_bar, x)
+    with pytest.raises(ValueError, match=r"clip_range must be a number in \(0, 1000000.0\], got -1"):
+        ddpm_step(x, 500, 400, x, alpha_bar, x, clip_range=-1)  # used to give all-black images
+    with pytest.raises(ValueError, match="noise is required"):
+        ddpm_step(x, 500, 400, x, alpha_bar, None)
+
+
+def test_a_boolean_is_not_a_step_count():
+    with pytest.raises(TypeError, match="num_inference_steps must be an integer"):
+        sample_ddpm(TinyUNet((8, 16)), 1, scheduler_and_alpha_bar()[1], True, progress=False)

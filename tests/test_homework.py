@@ -208,3 +208,12 @@ def test_review_shows_a_notebooks_questions_and_refuses_unknown_notebooks(capsys
     assert capsys.readouterr().out.count("Quick check:") == len(COURSE_QUIZ[3])
     with pytest.raises(ValueError, match="notebook must be one of"):
         homework.review(99, static=True)
+
+
+def test_check_close_accepts_equal_infinities_and_rejects_opposite_ones():
+    import math
+
+    check_close("x", math.inf, math.inf)
+    check_close("x", np.array([1.0, -math.inf]), np.array([1.0, -math.inf]))
+    with pytest.raises(AssertionError):
+        check_close("x", -math.inf, math.inf)

@@ -48,10 +48,17 @@ def test_returns_a_device():
     assert runtime.setup(seed=0, threads=1, device="cpu") == torch.device("cpu")
 
 
-@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", None])
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", None, True, 100_000])
 def test_bad_threads_raise(threads):
-    with pytest.raises(ValueError, match="threads must be a positive integer"):
+    """100,000 threads used to pass and then crash the kernel in the first matrix product."""
+    with pytest.raises((ValueError, TypeError), match=r"threads must be an integer in \[1, 256\]"):
         runtime.setup(seed=0, threads=threads)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_a_missing_gpu_fails_at_once():
+    with pytest.raises(ValueError, match="device 'cuda' was asked for, but this torch sees no CUDA GPU"):
+        runtime.setup(seed=0, threads=1, device="cuda")
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 0.5, "0", None])

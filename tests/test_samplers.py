@@ -286,7 +286,7 @@ def test_bad_input_is_rejected_with_a_clear_message():
         make_scheduler("ddim", num_train_timesteps=1)
     model, scheduler = tiny_model(), make_scheduler("ddim")
     for bad in (0, 1001, 2.5, "10", True):
-        with pytest.raises(ValueError, match=r"num_inference_steps must be an integer in \[1, 1000\]"):
+        with pytest.raises((ValueError, TypeError), match=r"num_inference_steps must be an integer in \[1, 1000\]"):
             sample_with_scheduler(model, scheduler, 2, bad, progress=False)
     with pytest.raises(ValueError, match="num_images"):
         sample_with_scheduler(model, scheduler, 0, 5, progress=False)
@@ -298,7 +298,7 @@ def test_bad_input_is_rejected_with_a_clear_message():
         sampling_timesteps(1000, 10, "linspace")
     alpha_bar = ddim_scheduler().alphas_cumprod
     x = torch.zeros(1, 1, 28, 28)
-    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"eta must be a number in \[0, 1\]"):
         ddim_step(x, 500, 400, x, alpha_bar, eta=1.5, noise=x)
     with pytest.raises(ValueError, match="noise is required"):
         ddim_step(x, 500, 400, x, alpha_bar, eta=0.5)

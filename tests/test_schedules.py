@@ -133,12 +133,29 @@ def test_betas_in_unit_interval(schedule):
     assert ((betas > 0) & (betas < 1)).all()
 
 
-@pytest.mark.parametrize("bad", [0, 1, -5, 2.5, "1000", 100_001])
+@pytest.mark.parametrize("bad", [0, 1, -5, 2.5, "1000", 100_001, True])
 def test_bad_num_timesteps_raises(bad):
-    with pytest.raises(ValueError, match="num_timesteps"):
+    """Out of range: ValueError; not an integer (a bool is not one): TypeError. Both name the parameter."""
+    with pytest.raises((ValueError, TypeError), match=r"num_timesteps must be an integer in \[2, 100000\]"):
         schedules.make_betas("linear", bad)
-    with pytest.raises(ValueError, match="num_timesteps"):
+    with pytest.raises((ValueError, TypeError), match="num_timesteps"):
         schedules.cosine_betas(bad)
+
+
+@pytest.mark.parametrize("offset", [-0.5, 0, 1.5, float("nan")])
+def test_cosine_offset_out_of_range_is_refused(offset):
+    with pytest.raises(ValueError, match=r"offset must be a number in \(0, 1\]"):
+        schedules.cosine_betas(1000, offset=offset)
+
+
+def test_q_sample_refuses_integer_images_and_fractional_timesteps():
+    alpha_bar = schedules.alphas_cumprod(schedules.cosine_betas(1000)).float()
+    noise = torch.randn(2, 1, 28, 28)
+    with pytest.raises(TypeError, match="x0 must be a floating-point tensor"):
+        schedules.q_sample(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.tensor([1, 2]), noise, alpha_bar)
+    with pytest.raises(TypeError, match="timesteps must be integers"):
+        schedules.q_sample(torch.zeros(2, 1, 28, 28), torch.tensor([1.5, 2.0]), noise, alpha_bar)
+    schedules.q_sample(torch.zeros(2, 1, 28, 28), [1, 2], noise, alpha_bar)  # a list of ints is fine
 
 
 def test_bad_schedule_name_raises():

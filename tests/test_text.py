@@ -1,4 +1,5 @@
 """The course tokenizer (BPE learned from captions) and text encoder."""
+import pytest
 import torch
 from transformers import CLIPTokenizer
 
@@ -39,3 +40,18 @@ def test_text_encoder_gives_one_embedding_per_token():
     encoder = text.make_text_encoder(tokenizer)
     hidden = encoder(text.tokenize(tokenizer, CORPUS)).last_hidden_state
     assert hidden.shape == (len(CORPUS), text.MAX_TOKENS, 64)
+
+
+def test_prompts_the_tokenizer_would_change_silently_are_refused_or_warned():
+    tokenizer = text.make_tokenizer(CORPUS)
+    with pytest.raises(TypeError, match="wrap it as"):
+        text.tokenize(tokenizer, "a thick seven")
+    with pytest.raises(ValueError, match="non-empty list"):
+        text.tokenize(tokenizer, [])
+    with pytest.raises(TypeError, match="every prompt must be a string, got 123"):
+        text.tokenize(tokenizer, ["a seven", 123])
+    with pytest.raises(ValueError, match="does not know: 七"):
+        text.tokenize(tokenizer, ["a thick 七"])
+    with pytest.warns(UserWarning, match="tokens with start and end; the text encoder reads 16"):
+        text.tokenize(tokenizer, [" ".join(["seven"] * 30)])
+    assert text.tokenize(tokenizer, ["A SEVEN"]).shape == (1, 16)  # capitals are lower-cased, not unknown
