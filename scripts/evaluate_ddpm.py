@@ -3,7 +3,8 @@
     python scripts/evaluate_ddpm.py --num-samples 1000 --steps 100 --write-manifest
 
 Samples with the notebook's default sampler (DDPM ancestral, respaced to --steps steps) and writes the
-figures into the "quality" entry of data/ddpm_mnist.json with --write-manifest.
+figures into the "quality" entry of data/ddpm_mnist.json with --write-manifest, and the table into README.md
+between the ``pixel-model`` markers.
 --from-state evaluates the EMA weights of an unfinished training run instead (runs/ddpm_mnist/state.pt).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from course_utils.ddpm import PREDICTION_TYPES, load_ddpm, sample_ddpm  # noqa: 
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
-from reports import reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import README, reproduce_command, with_table, write_text  # noqa: E402  (scripts/ is on sys.path)
 
 
 def model_from_state(state_path: Path, prediction_type: str):
@@ -84,7 +85,32 @@ def main(argv=None):
         manifest = load_manifest(DATA_DIR / "ddpm_mnist.safetensors")
         manifest["quality"] = quality
         write_json(manifest_file, manifest)
-        print(f"updated {manifest_file}")
+        readme = README.read_text(encoding="utf-8")
+        write_text(README, with_table(readme, markdown_table(manifest), "pixel-model"))
+        print(f"updated {manifest_file} and {README.name}")
+
+
+def markdown_table(manifest: dict) -> str:
+    """The shipped model's record and measured quality, as the README shows them."""
+    quality, config = manifest["quality"], manifest["config"]
+    shares = ", ".join(f"{100 * share:.1f}" for share in quality["class_histogram"])
+    return "\n".join([
+        f"`TinyUNet` with widths {'/'.join(map(str, config['channels']))}, {manifest['parameters']:,} parameters, "
+        f"{config['schedule']} schedule with T = {config['num_train_timesteps']}, {config['prediction_type']} target, "
+        f"EMA {manifest['ema_decay']}, stored as {manifest.get('store_dtype', 'float32')}. Trained by "
+        f"`{manifest['command']}`: {manifest['steps']:,} steps of batch {manifest['batch_size']} "
+        f"({manifest['steps'] * manifest['batch_size']:,} images seen), {manifest['wall_time_minutes']:.0f} min of "
+        f"training on a {manifest['machine']}. Measured by `{quality['command']}`, {quality['num_samples']:,} samples "
+        f"with {quality['sampler']}:",
+        "",
+        "| measure | shipped model | real digits (data floor) |",
+        "|---|---:|---|",
+        f"| MNIST FID, {quality['num_samples']:,} samples | **{quality['mnist_fid']:.2f}** | "
+        f"**{quality['data_floor_fid']:.2f}** ({quality['num_samples']:,} test digits against {quality['num_samples']:,} others) |",
+        f"| confident share (classifier p >= 0.9) | **{100 * quality['confident_share']:.1f}%** | 99%+ |",
+        f"| class shares, digits 0-9 | {shares}% | 10% each |",
+        "",
+    ])
 
 
 if __name__ == "__main__":

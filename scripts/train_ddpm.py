@@ -9,20 +9,28 @@ was aiming for.
 
     python scripts/train_ddpm.py --steps 12000 --prediction-type v_prediction --batch-size 128 --threads 2
     python scripts/train_ddpm.py --steps 12000 --prediction-type v_prediction --batch-size 128 --device cuda
+
+A run's state lives in --run-dir, outside git. To go on training a shipped model later (another session,
+another machine), start a new run from its exported weights with ``--init-from data/ddpm_mnist.safetensors``:
+model and EMA start from them (the optimizer afresh, after a new warm-up), the batches continue the data
+stream after the steps already taken, and the manifest counts all steps and records what it continued.
     python scripts/train_ddpm.py --space latent --steps 20000 --batch-size 128 --threads 1
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import save_weights, write_json  # noqa: E402
+from course_utils.checkpoints import save_weights, sha256_of, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, PREDICTION_TYPES, ddpm_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
@@ -64,6 +72,8 @@ def parse_args(argv=None):
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
                         help="dtype of the exported EMA weights (default float16: half the bytes in git; the "
                              "course loads them into a float32 model, and measures quality on what it ships)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="continue from exported weights (a .safetensors with its .json manifest)")
     parser.add_argument("--run-dir", type=Path, default=None, help="default runs/NAME")
     parser.add_argument("--out", type=Path, default=None, help="default data/NAME.safetensors")
     args = parser.parse_args(argv)
@@ -75,9 +85,35 @@ def parse_args(argv=None):
         parser.error(f"--steps must be >= 1, got {args.steps}")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.init_from is not None and not (args.init_from.is_file() and args.init_from.with_suffix(".json").is_file()):
+        parser.error(f"--init-from needs a .safetensors file with its .json manifest beside it, got {args.init_from}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: this torch sees no CUDA GPU")
     return args
+
+
+def machine(device: torch.device) -> str:
+    """What trained the model, for the manifest."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{os.cpu_count()}-core CPU"
+
+
+def continue_from(path: Path, model, ema, run) -> dict:
+    """Start a new run from exported weights (unless the run is being resumed from its own state, which
+    already holds them): returns the earlier run's record, whose steps the data stream skips."""
+    record_path = run.run_dir / "continued_from.json"
+    if run.step > 0:  # resumed: the weights came from the run's state, the record from its first start
+        return json.loads(record_path.read_text())
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    weights = load_file(str(path))
+    model.load_state_dict(weights)
+    ema.model.load_state_dict(weights)
+    ema.num_updates = manifest["steps"]  # the EMA has a long memory already: no warm-up
+    record = {"file": path.name, "sha256": sha256_of(path), "steps": manifest["steps"], "command": manifest["command"],
+              "wall_time_minutes": manifest.get("wall_time_minutes", 0)}
+    write_json(record_path, record)
+    return record
 
 
 def run_settings(args) -> dict:
@@ -107,9 +143,10 @@ def main(argv=None):
     alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
 
     run = TrainingRun(args.run_dir, model, optimizer, ema, settings=run_settings(args))
+    earlier = continue_from(args.init_from, model, ema, run) if args.init_from else {"steps": 0}
     model.train()
     while run.step < args.steps:
-        generator = step_generator(args.seed, run.step)
+        generator = step_generator(args.seed, earlier["steps"] + run.step)
         batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator).to(device)]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(run.step, args.lr, args.warmup)
@@ -130,11 +167,11 @@ def main(argv=None):
     sha = save_weights({name: tensor.to(store_dtype) for name, tensor in ema.model.state_dict().items()}, args.out, config)
     write_json(args.out.with_suffix(".json"), {
         "file": args.out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
-        "seed": args.seed, "steps": run.step,
+        "seed": args.seed, "steps": earlier["steps"] + run.step,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
         "parameters": count_parameters(model), "threads": args.threads, "device": args.device,
-        "store_dtype": args.store_dtype,
-        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
+        "store_dtype": args.store_dtype, **({"continued_from": earlier} if args.init_from else {}),
+        "wall_time_minutes": round(earlier.get("wall_time_minutes", 0) + run.wall_time / 60, 1), "machine": machine(device),
         "quality": "measure with: python scripts/evaluate_ddpm.py",
     })
     print(f"wrote {args.out} (sha256 {sha[:12]}...)")

@@ -18,6 +18,9 @@ TABLES = [
     ("compare_latent_pixel", "latent_vs_pixel", "latent-comparison", "Pixel against latent diffusion"),
     ("evaluate_text2image", "guidance_sweep", "guidance-sweep",
      "Classifier-free guidance sweep on the course text-to-image model"),
+    ("compare_prediction_targets", "prediction_targets", "prediction-targets",
+     "Prediction targets compared on the same UNet and samplers"),
+    ("benchmark_training", "training_speed", "training-speed", "Training step time on a CPU"),
 ]
 
 
@@ -30,6 +33,14 @@ def test_stored_table_is_the_scripts_rendering_of_its_json(script, name, key, he
     readme = reports.README.read_text(encoding="utf-8")
     assert reports.markers(key)[0] in readme, f"README.md has no {key} block"
     assert reports.with_table(readme, table, key) == readme, f"the {key} table in README.md is stale: {rerun}"
+
+
+def test_readme_shows_the_shipped_pixel_models_manifest():
+    evaluate_ddpm = importlib.import_module("evaluate_ddpm")
+    table = evaluate_ddpm.markdown_table(json.loads((ROOT / "data" / "ddpm_mnist.json").read_text()))
+    readme = reports.README.read_text(encoding="utf-8")
+    assert reports.with_table(readme, table, "pixel-model") == readme, \
+        "the pixel-model block in README.md is stale: rerun python scripts/evaluate_ddpm.py --write-manifest"
 
 
 def test_reproduce_command_quotes_arguments():

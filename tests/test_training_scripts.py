@@ -137,3 +137,22 @@ def test_resuming_with_other_settings_is_refused(tmp_path, torch_threads):
     with pytest.raises(SystemExit, match=r"batch_size: run has '4', asked '8'"):
         train_ddpm.main(["--steps", "4", "--batch-size", "8", *common])
     train_ddpm.main(["--steps", "4", "--batch-size", "4", *common])  # the same settings resume
+
+
+def test_train_ddpm_continues_from_exported_weights(tmp_path, torch_threads):
+    """A later run starts from the shipped weights: the manifest counts all steps and says what it continued."""
+    common = ["--batch-size", "4", "--channels", "8,16,32", "--warmup", "2", "--save-every", "2", "--threads", "1"]
+    first = tmp_path / "first.safetensors"
+    train_ddpm.main(["--steps", "2", *common, "--run-dir", str(tmp_path / "a"), "--out", str(first)])
+    second = tmp_path / "second.safetensors"
+    train_ddpm.main(["--steps", "3", *common, "--run-dir", str(tmp_path / "b"), "--out", str(second),
+                     "--init-from", str(first)])
+    manifest = json.loads(second.with_suffix(".json").read_text())
+    assert manifest["steps"] == 5
+    assert manifest["continued_from"]["steps"] == 2 and manifest["continued_from"]["file"] == "first.safetensors"
+    fresh = tmp_path / "fresh.safetensors"
+    train_ddpm.main(["--steps", "3", *common, "--run-dir", str(tmp_path / "c"), "--out", str(fresh)])
+    continued, from_scratch = load_file(second), load_file(fresh)
+    assert not all(torch.equal(continued[key], from_scratch[key]) for key in continued), "--init-from was ignored"
+    with pytest.raises(SystemExit):
+        train_ddpm.main(["--steps", "1", *common, "--init-from", str(tmp_path / "missing.safetensors")])
