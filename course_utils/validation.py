@@ -89,7 +89,7 @@ def choice_list(*choices) -> Check:
     return check
 
 
-def text(max_length: int = 1000) -> Check:
+def string(max_length: int = 1000) -> Check:
     def check(name: str, value: Any) -> None:
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")

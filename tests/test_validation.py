@@ -2,7 +2,7 @@
 import pytest
 
 from course_utils.validation import (check_choice, check_integer, check_number, check_parameters, choice,
-                                     choice_list, integer, integer_list, number, text)
+                                     choice_list, integer, integer_list, number, string)
 
 
 @pytest.mark.parametrize("value, error", [(0, ValueError), (1001, ValueError), (True, TypeError), (2.0, TypeError),
@@ -40,7 +40,7 @@ def test_lists_check_every_entry():
     with pytest.raises(ValueError, match=r"SAMPLERS must be a non-empty list drawn from 'ddim', 'ddpm', got \['ddim', 'euler'\]"):
         choice_list("ddim", "ddpm")("SAMPLERS", ["ddim", "euler"])
     with pytest.raises(TypeError, match="PROMPT must be a string"):
-        text()("PROMPT", 123)
+        string()("PROMPT", 123)
 
 
 def test_check_parameters_refuses_a_misspelled_parameter():
