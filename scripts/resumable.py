@@ -60,8 +60,10 @@ class TrainingRun:
 
     def _load(self) -> None:
         state = torch.load(self.state_path, weights_only=True, map_location="cpu")  # our own file; weights_only all the same
-        stored = state.get("settings", self.settings)  # a state saved before settings were recorded: trust it
-        changed = {key: (stored.get(key), value) for key, value in self.settings.items() if stored.get(key) != value}
+        # Settings a state does not record (saved before they existed) cannot be compared.
+        stored = state.get("settings", {})
+        changed = {key: (stored[key], value) for key, value in self.settings.items()
+                   if key in stored and stored[key] != value}
         if changed:
             described = ", ".join(f"{key}: run has {old!r}, asked {new!r}" for key, (old, new) in changed.items())
             raise SystemExit(f"{self.state_path} was trained with other settings ({described}). "
