@@ -128,6 +128,8 @@ def load_text2image():
     folder = pipeline.COURSE_PIPELINE_DIR
     pipeline.verify_pipeline_folder(folder, parts=("tokenizer", "text_encoder", "unet"))
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
-    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True, use_safetensors=True)
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True, use_safetensors=True)
+    with pipeline.quiet_loading():
+        text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True, use_safetensors=True)
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True, use_safetensors=True,
+                                                    low_cpu_mem_usage=False)
     return tokenizer, text_encoder.eval(), unet.eval(), load_manifest(DATA_DIR / "text2image_mnist.json")

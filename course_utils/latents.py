@@ -67,7 +67,8 @@ def load_vae():
 
     folder = pipeline.COURSE_PIPELINE_DIR
     pipeline.verify_pipeline_folder(folder, parts=("vae",))
-    return AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True).eval()
+    return AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True,
+                                         low_cpu_mem_usage=False).eval()
 
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):

@@ -12,6 +12,7 @@ network and a GPU.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -92,6 +93,21 @@ def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str,
         rebuild = rebuild_command(problems[0].split("/")[0])
         raise PipelineFilesError(f"The pipeline folder {folder} has missing or corrupt files: {', '.join(problems)}. "
                                  f"Rebuild them with `{rebuild}` or restore them with `git checkout -- data/`.")
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Load the course's small parts without ``transformers``' per-file progress bar, which would write to
+    stderr in the middle of a notebook's output."""
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
 
 
 def save_part(part, name: str, folder: Path = COURSE_PIPELINE_DIR) -> dict[str, str]:
