@@ -21,15 +21,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .schedules import q_sample
-from .validation import check_integer, check_number
+from .validation import check_choice, check_integer, check_number
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 def check_prediction_type(prediction_type: str) -> None:
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+    check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
 
 
 def _broadcast(abar_t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -77,7 +76,6 @@ def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
     """The simple loss L = E_{t, eps} || target - f_theta(x_t, t) ||^2 on a batch ``x0``, where the
     target is eps, v or x_0 (:func:`training_target`). t and eps are drawn on ``generator``'s device and
     moved to ``x0``'s, so a seeded CPU generator gives the same draw whatever device trains."""
-    check_prediction_type(prediction_type)
     draw_device = generator.device if generator is not None else x0.device
     timesteps = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=generator, device=draw_device)
     noise = torch.randn(x0.shape, generator=generator, device=draw_device, dtype=x0.dtype)

@@ -17,6 +17,10 @@ COURSE_REPOSITORY = "https://github.com/diffusion-course/diffusion-course"
 MAX_THREADS = 256
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def pick_device(preferred: str = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; or name one of those explicitly."""
     if preferred not in ("auto", "cuda", "mps", "cpu"):
@@ -24,12 +28,12 @@ def pick_device(preferred: str = "auto") -> torch.device:
     if preferred == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     if preferred == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but this torch sees no CUDA GPU; use 'auto' or 'cpu'")
-    if preferred == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+    if preferred == "mps" and not _mps_available():
         raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
     return torch.device(preferred)
 
