@@ -432,6 +432,39 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
             "which is why the number of steps sets the run time.",
         ),
     ),
+    8: (
+        QuizQuestion(
+            "Flow matching trains on straight lines from each image to its noise. Why does one Euler step from "
+            "pure noise still not give a sharp digit?",
+            ("Euler's method is unstable on straight lines",
+             "At sigma = 1 the network's velocity is the average over every image that could lie behind that "
+             "noise, so one step lands on their blurry mean",
+             "The UNet is too small to output a velocity", "The noise has to be clipped to [-1, 1] first"),
+            1,
+            "The network sees x_sigma, not the pair (x_0, eps) that made it; under a squared loss it learns "
+            "E[eps - x_0 | x_sigma], whose x0-hat at sigma = 1 is the mean digit (exercise 2). The model's own "
+            "paths bend (section 2), so a single step cuts the corner.",
+        ),
+        QuizQuestion(
+            "How is notebook 04's DDIM related to the flow Euler sampler?",
+            ("They are unrelated: DDIM needs a DDPM, Euler a flow model",
+             "DDIM is Heun's method", "DDIM adds fresh noise at each step, Euler does not",
+             "DDIM is Euler's method on the same straight path, in the coordinates y = x_t / (a + s), with the "
+             "DDPM network's velocity eps-hat - x0-hat"),
+            3,
+            "Every DDPM point x_t is the straight path's point at sigma = s / (a + s), scaled by a + s; in those "
+            "coordinates a DDIM step is y' = y + (sigma' - sigma)(eps-hat - x0-hat) exactly (section 5). The "
+            "two models differ in what the network learned and where the steps are placed.",
+        ),
+        QuizQuestion(
+            "What does Stable Diffusion 3's timestep shift (shift = 3) change?",
+            ("Where the sampler's steps are placed: the same number of steps, moved towards high noise",
+             "The training images", "The velocity target", "The number of network evaluations per step"),
+            0,
+            "sigma' = s sigma / (1 + (s - 1) sigma) maps the uniform grid to one with more steps near sigma = 1, "
+            "where the layout of a large image is decided; the network and the number of steps are unchanged.",
+        ),
+    ),
 }
 
 for _number, _questions in COURSE_QUIZ.items():  # the data must itself be valid quizzes

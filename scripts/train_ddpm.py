@@ -1,5 +1,6 @@
 """Train the course's DDPM on MNIST pixels (data/ddpm_mnist) or on the course VAE's latents
-(``--space latent``: data/latent_ddpm_mnist, notebook 05) and export its EMA weights.
+(``--space latent``: data/latent_ddpm_mnist, notebook 05) and export its EMA weights; with
+``--objective flow``, train the same UNet by flow matching instead (data/flow_mnist, notebook 08).
 
 Resumable (``scripts/resumable.py``): the full training state (weights, EMA, optimizer, step) is saved
 every --save-every steps to --run-dir; running the same command again continues from there. Each step's
@@ -15,6 +16,7 @@ another machine), start a new run from its exported weights with ``--init-from d
 model and EMA start from them (the optimizer afresh, after a new warm-up), the batches continue the data
 stream after the steps already taken, and the manifest counts all steps and records what it continued.
     python scripts/train_ddpm.py --space latent --steps 20000 --batch-size 128 --threads 1
+    python scripts/train_ddpm.py --objective flow --steps 4250 --batch-size 128 --threads 1
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import save_weights, sha256_of, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, PREDICTION_TYPES, ddpm_loss  # noqa: E402
+from course_utils.flow import TIME_SCALE, flow_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
@@ -61,6 +64,9 @@ def parse_args(argv=None):
     parser.add_argument("--space", choices=SPACES, default="pixel", help="what is denoised (default pixel)")
     parser.add_argument("--channels", type=str, default=None,
                         help="UNet widths per resolution (default 32,64,128 in pixels, 48,96,192 in latents)")
+    parser.add_argument("--objective", choices=("diffusion", "flow"), default="diffusion",
+                        help="diffusion (DDPM, notebook 03) or flow matching (straight paths, notebook 08); "
+                             "flow ignores --prediction-type, --schedule and --timesteps")
     parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
                         help="what the network outputs: the noise, v, or x_0 (default v_prediction, see notebook 03)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -77,7 +83,10 @@ def parse_args(argv=None):
     parser.add_argument("--run-dir", type=Path, default=None, help="default runs/NAME")
     parser.add_argument("--out", type=Path, default=None, help="default data/NAME.safetensors")
     args = parser.parse_args(argv)
+    if args.objective == "flow" and args.space != "pixel":
+        parser.error("--objective flow trains in pixels only (--space pixel)")
     name, default_channels = SPACES[args.space]
+    name = "flow_mnist" if args.objective == "flow" else name
     args.channels = args.channels or default_channels
     args.run_dir = args.run_dir or ROOT / "runs" / name
     args.out = args.out or DATA_DIR / f"{name}.safetensors"
@@ -150,7 +159,10 @@ def main(argv=None):
         batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator).to(device)]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(run.step, args.lr, args.warmup)
-        loss = ddpm_loss(model, batch, alpha_bar, generator, args.prediction_type)
+        if args.objective == "flow":
+            loss = flow_loss(model, batch, generator)
+        else:
+            loss = ddpm_loss(model, batch, alpha_bar, generator, args.prediction_type)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -160,9 +172,11 @@ def main(argv=None):
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
 
-    config = {"channels": list(channels), "image_channels": image_channels, "space": args.space,
-              "schedule": args.schedule, "num_train_timesteps": args.timesteps,
-              "prediction_type": args.prediction_type}
+    config = {"channels": list(channels), "image_channels": image_channels, "space": args.space}
+    if args.objective == "flow":
+        config.update(objective="flow", time_scale=TIME_SCALE)
+    else:
+        config.update(schedule=args.schedule, num_train_timesteps=args.timesteps, prediction_type=args.prediction_type)
     store_dtype = getattr(torch, args.store_dtype)
     sha = save_weights({name: tensor.to(store_dtype) for name, tensor in ema.model.state_dict().items()}, args.out, config)
     write_json(args.out.with_suffix(".json"), {
@@ -172,7 +186,7 @@ def main(argv=None):
         "parameters": count_parameters(model), "threads": args.threads, "device": args.device,
         "store_dtype": args.store_dtype, **({"continued_from": earlier} if args.init_from else {}),
         "wall_time_minutes": round(earlier.get("wall_time_minutes", 0) + run.wall_time / 60, 1), "machine": machine(device),
-        "quality": "measure with: python scripts/evaluate_ddpm.py",
+        "quality": "measure with: python scripts/" + ("compare_flow_ddpm.py" if args.objective == "flow" else "evaluate_ddpm.py"),
     })
     print(f"wrote {args.out} (sha256 {sha[:12]}...)")
 

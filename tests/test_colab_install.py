@@ -117,7 +117,11 @@ def test_fresh_install_runs_notebook_01(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     client = NotebookClient(nb, km=manager, timeout=600, startup_timeout=120,
                             resources={"metadata": {"path": str(clone / "notebooks")}})
-    client.execute(env=env)
+    try:
+        client.execute(env=env)
+    finally:  # nbclient stops only kernels it started itself, and this one was started through our manager
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
 
     where = json.loads(nb.cells[-1].outputs[0]["text"])
     assert Path(where["prefix"]).resolve() == venv.resolve(), f"the kernel did not run in the new environment: {where}"

@@ -59,6 +59,17 @@ def test_every_notebook_is_on_the_readme_course_map():
     assert not missing, f"add these notebooks to the course map in README.md: {missing}"
 
 
+MAX_CODE_LINES = 15
+
+
+def test_code_cells_are_short(notebook):
+    """docs/CONVENTIONS.md: a code cell shows one step of the story, at most 15 lines (blank lines count)."""
+    path, nb = notebook
+    long = {index: len(cell.source.strip().splitlines()) for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and len(cell.source.strip().splitlines()) > MAX_CODE_LINES}
+    assert not long, f"{path.name}: code cells longer than {MAX_CODE_LINES} lines (cell index: lines): {long}"
+
+
 def test_is_valid_nbformat_and_small(notebook):
     path, nb = notebook
     nbformat.validate(nb)
@@ -113,10 +124,10 @@ def parameter_names(nb) -> list[str]:
 
 
 def test_setup_cell_checks_every_parameter_with_course_utils_validation(notebook):
-    """The cell after the parameters calls `check_parameters(globals(), NAME=check, ...)` naming every parameter
+    """The cell after the imports calls `check_parameters(globals(), NAME=check, ...)` naming every parameter
     (and only them), so each one is validated and a misspelled papermill parameter is refused by name."""
     _, nb = notebook
-    setup_cell = code_cells(nb)[2]
+    setup_cell = code_cells(nb)[3]
     calls = [node for node in ast.walk(ast.parse(setup_cell.source))
              if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check_parameters"]
     assert len(calls) == 1, "the setup cell must call course_utils.validation.check_parameters once"

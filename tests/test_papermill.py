@@ -5,6 +5,7 @@ that is accepted but ignored fails the test.
 """
 from __future__ import annotations
 
+import ast
 import math
 import re
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+
+from course_utils import ddpm, samplers, validation
 
 papermill = pytest.importorskip("papermill")
 from papermill.exceptions import PapermillExecutionError  # noqa: E402
@@ -140,13 +143,6 @@ def test_notebook_04_runs_tiny_and_honours_its_parameters(require_notebook, tmp_
     assert "agrees False" not in text
 
 
-@pytest.mark.parametrize("name, value", [("STEP_COUNTS", [1, 5]), ("DDIM_STEPS", 3), ("SAMPLER_NAMES", ["plms"]),
-                                         ("NUM_SAMPLES", 1)])
-def test_notebook_04_refuses_a_bad_parameter_by_name(require_notebook, tmp_path, name, value):
-    with pytest.raises(PapermillExecutionError) as raised:
-        run(require_notebook(NB04), tmp_path, **{**TINY, name: value})
-    assert raised.value.ename == "ValueError"
-    assert name in raised.value.evalue and f"got {value!r}" in raised.value.evalue
 
 
 # Notebooks 05-07: tiny runs honour their parameters; bad values are refused by name.
@@ -175,12 +171,56 @@ def test_notebook_07_runs_the_course_model_with_another_prompt(require_notebook,
     assert "2 images in" in text
 
 
-@pytest.mark.parametrize("notebook, name, value", [(NB05, "KL_WEIGHT", -1.0), (NB05, "LIVE_VAE_STEPS", 0),
-                                                   (NB06, "GUIDANCE_SCALE", 80.0), (NB06, "SAMPLES_PER_DIGIT", 0),
-                                                   (NB07, "NUM_IMAGES", 100), (NB07, "MODEL", ""),
-                                                   (NB07, "SAMPLING_STEPS", 4)])
-def test_notebooks_05_to_07_refuse_a_bad_parameter_by_name(require_notebook, tmp_path, notebook, name, value):
+# One bad value per notebook through papermill, end to end (a kernel each); the other bad values go through the
+# same checks without a kernel, below. NB07's MODEL = "" is refused by the extra check after check_parameters.
+@pytest.mark.parametrize("notebook, name, value", [(NB04, "STEP_COUNTS", [1, 5]), (NB05, "KL_WEIGHT", -1.0),
+                                                   (NB06, "GUIDANCE_SCALE", 80.0), (NB07, "MODEL", "")])
+def test_notebooks_04_to_07_refuse_a_bad_parameter_by_name(require_notebook, tmp_path, notebook, name, value):
     with pytest.raises(PapermillExecutionError) as raised:
         run(require_notebook(notebook), tmp_path, THREADS=1, **{name: value})
     assert raised.value.ename == "ValueError"
     assert name in raised.value.evalue and f"got {value!r}" in raised.value.evalue
+
+
+NB08 = "08_flow_matching.ipynb"
+
+
+def test_notebook_08_runs_tiny_and_honours_its_parameters(require_notebook, tmp_path):
+    text = stdout(run(require_notebook(NB08), tmp_path, THREADS=1, LIVE_TRAIN_STEPS=12, LIVE_BATCH_SIZE=4,
+                      NUM_SAMPLES=6, NFE_LIST=[3, 1], SHIFT=2.0, GRID_SEEDS=2))
+    assert "6 samples per run" in text
+    rows = re.findall(r"^(flow, Euler(?:, shift 2)?|DDPM, DDIM)\s+(\d+)\s+\d+\.\d\s+\d\.\d\d\s*$", text, re.MULTILINE)
+    assert sorted(rows) == sorted((name, nfe) for name in ("flow, Euler", "flow, Euler, shift 2", "DDPM, DDIM")
+                                  for nfe in ("1", "3"))
+    assert "diffusers' loop against ours, largest difference: 0.0e+00" in text
+    assert re.search(r"Euler on the straight path against DDIM, largest difference: \d\.\de-0[5-9]", text)
+
+
+def test_notebook_08_refuses_a_bad_parameter_by_name(require_notebook, tmp_path):
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(require_notebook(NB08), tmp_path, THREADS=1, SHIFT=0.0)
+    assert raised.value.ename == "ValueError"
+    assert "SHIFT" in raised.value.evalue and "got 0.0" in raised.value.evalue
+
+
+def setup_checks(path: Path) -> dict:
+    """The checks a notebook's setup cell hands to ``check_parameters``, evaluated here without a kernel: the
+    same expressions, with the names they use from ``course_utils``."""
+    cell = next(c for c in nbformat.read(path, as_version=4).cells
+                if c.cell_type == "code" and "check_parameters(globals()" in c.source)
+    call = next(node for node in ast.walk(ast.parse(cell.source))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check_parameters")
+    namespace = {**vars(validation), "ddpm": ddpm, "samplers": samplers}
+    return {keyword.arg: eval(compile(ast.Expression(keyword.value), path.name, "eval"), namespace)
+            for keyword in call.keywords}
+
+
+@pytest.mark.parametrize("notebook, name, value", [
+    (NB04, "DDIM_STEPS", 3), (NB04, "SAMPLER_NAMES", ["plms"]), (NB04, "NUM_SAMPLES", 1),
+    (NB05, "LIVE_VAE_STEPS", 0), (NB06, "SAMPLES_PER_DIGIT", 0), (NB07, "NUM_IMAGES", 100),
+    (NB07, "SAMPLING_STEPS", 4), (NB08, "NFE_LIST", [0, 5]), (NB08, "GRID_SEEDS", 65), (NB08, "LIVE_BATCH_SIZE", True)])
+def test_setup_cell_checks_refuse_a_bad_value_by_name(require_notebook, notebook, name, value):
+    check = setup_checks(require_notebook(notebook))[name]
+    with pytest.raises((ValueError, TypeError), match=re.escape(name)) as raised:
+        check(name, value)
+    assert f"got {value!r}" in str(raised.value)

@@ -21,6 +21,7 @@ TABLES = [
     ("compare_prediction_targets", "prediction_targets", "prediction-targets",
      "Prediction targets compared on the same UNet and samplers"),
     ("benchmark_training", "training_speed", "training-speed", "Training step time on a CPU"),
+    ("compare_flow_ddpm", "flow_vs_ddpm", "flow-comparison", "Flow matching against the DDPM"),
 ]
 
 

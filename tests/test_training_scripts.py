@@ -156,3 +156,19 @@ def test_train_ddpm_continues_from_exported_weights(tmp_path, torch_threads):
     assert not all(torch.equal(continued[key], from_scratch[key]) for key in continued), "--init-from was ignored"
     with pytest.raises(SystemExit):
         train_ddpm.main(["--steps", "1", *common, "--init-from", str(tmp_path / "missing.safetensors")])
+
+
+def test_train_ddpm_flow_objective_trains_a_flow_model_and_records_it(tmp_path, torch_threads):
+    """--objective flow: the same script and UNet, the flow-matching loss, a config the flow loader reads."""
+    out = tmp_path / "flow.safetensors"
+    common = ["--batch-size", "4", "--channels", "8,16,32", "--warmup", "2", "--threads", "1", "--seed", "3"]
+    train_ddpm.main(["--steps", "2", "--objective", "flow", *common, "--run-dir", str(tmp_path / "f"), "--out", str(out)])
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["config"]["objective"] == "flow" and "prediction_type" not in manifest["config"]
+    diffusion = tmp_path / "ddpm.safetensors"
+    train_ddpm.main(["--steps", "2", *common, "--run-dir", str(tmp_path / "d"), "--out", str(diffusion)])
+    flow_weights, ddpm_weights = load_file(out), load_file(diffusion)
+    assert flow_weights.keys() == ddpm_weights.keys()  # the same network
+    assert any(not torch.equal(flow_weights[key], ddpm_weights[key]) for key in flow_weights)  # another loss
+    with pytest.raises(SystemExit):
+        train_ddpm.main(["--steps", "1", "--objective", "flow", "--space", "latent", *common])

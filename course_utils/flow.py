@@ -1,0 +1,185 @@
+"""Flow matching: the same UNet trained to follow straight paths from data to noise (notebook 08).
+
+Path (rectified flow, Liu et al. 2022, https://arxiv.org/abs/2209.03003; conditional flow matching,
+Lipman et al. 2023, https://arxiv.org/abs/2210.02747, with sigma_min = 0): for a data point x_0 and a
+noise draw eps ~ N(0, I),
+
+    x_sigma = (1 - sigma) x_0 + sigma eps,        sigma in [0, 1] (0: data, 1: pure noise),
+
+and its velocity d x_sigma / d sigma = eps - x_0 is the training target. The network u_theta(x, sigma)
+minimises E || (eps - x_0) - u_theta(x_sigma, sigma) ||^2, so it learns the *average* velocity of all
+straight paths through x at level sigma: u(x, sigma) = E[eps - x_0 | x_sigma = x]. Sampling integrates
+dx/dsigma = u(x, sigma) from sigma = 1 down to 0 (Euler: x' = x + (sigma' - sigma) u, the step of
+``diffusers.FlowMatchEulerDiscreteScheduler``).
+
+The network is notebook 03's ``TinyUNet``; it sees sigma as the timestep ``TIME_SCALE * sigma`` (a float
+in [0, 1000], the convention of Stable Diffusion 3 and ``diffusers``), so its sinusoidal embedding works
+unchanged.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .validation import check_choice, check_integer, check_number
+
+
+TIME_SCALE = 1000.0
+SAMPLERS = ("euler", "heun")
+
+
+def _per_image(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    """sigma as a scalar or one value per image, shaped to multiply a batch like ``like``."""
+    sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
+    return sigma if sigma.dim() == 0 else sigma.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def flow_path(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """x_sigma = (1 - sigma) x_0 + sigma eps: the straight line from the image (sigma = 0) to the noise (sigma = 1)."""
+    if x0.shape != noise.shape:
+        raise ValueError(f"x0 and noise must have the same shape, got {tuple(x0.shape)} and {tuple(noise.shape)}")
+    sigma = _per_image(sigma, x0)
+    if sigma.numel() and not (0 <= sigma.min() and sigma.max() <= 1):
+        raise ValueError(f"sigma must lie in [0, 1], got values from {sigma.min().item():g} to {sigma.max().item():g}")
+    return (1 - sigma) * x0 + sigma * noise
+
+
+def flow_velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """d x_sigma / d sigma = eps - x_0: the same at every sigma, because the path is straight."""
+    return noise - x0
+
+
+def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The conditional flow-matching loss E_{sigma ~ U(0,1), eps} || (eps - x_0) - u_theta(x_sigma, sigma) ||^2.
+
+    sigma and eps are drawn on ``generator``'s device and moved to ``x0``'s (as :func:`ddpm.ddpm_loss`
+    does), so a seeded CPU generator gives the same draw whatever device trains.
+    """
+    draw_device = generator.device if generator is not None else x0.device
+    sigma = torch.rand((x0.shape[0],), generator=generator, device=draw_device).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=draw_device, dtype=x0.dtype).to(x0.device)
+    x_sigma = flow_path(x0, noise, sigma)
+    return torch.mean((model(x_sigma, TIME_SCALE * sigma) - flow_velocity_target(x0, noise)) ** 2)
+
+
+def shift_sigmas(sigmas: torch.Tensor, shift: float = 1.0) -> torch.Tensor:
+    """Timestep shift (Esser et al. 2024, Stable Diffusion 3, eq. 23): sigma' = s sigma / (1 + (s - 1) sigma).
+
+    s > 1 moves the grid towards sigma = 1, spending more steps at high noise where the global shape is
+    decided; s = 1 leaves it alone. 0 and 1 stay fixed. ``FlowMatchEulerDiscreteScheduler(shift=s)``.
+    """
+    check_number("shift", shift, 0.0, 1000.0, open_low=True)
+    return shift * sigmas / (1 + (shift - 1) * sigmas)
+
+
+def flow_sigmas(num_steps: int, shift: float = 1.0) -> torch.Tensor:
+    """The ``num_steps + 1`` decreasing noise levels of a sampler: linspace(1, 0, N + 1), then shifted."""
+    check_integer("num_steps", num_steps, 1, 10_000)
+    return shift_sigmas(torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64), shift).float()
+
+
+def euler_step(velocity: torch.Tensor, sigma: float, sigma_next: float, x: torch.Tensor) -> torch.Tensor:
+    """x_{sigma'} = x_sigma + (sigma' - sigma) u(x_sigma, sigma): follow the velocity in a straight line."""
+    return x + (sigma_next - sigma) * velocity
+
+
+def velocity_at(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The network's velocity u_theta(x, sigma) for a batch at one noise level."""
+    return model(x, torch.full((x.shape[0],), TIME_SCALE * float(sigma), device=x.device))
+
+
+def number_of_evaluations(num_steps: int, sampler: str) -> int:
+    """Network evaluations (NFE) of a run: one per Euler step; two per Heun step but the last, which is an
+    Euler step because the corrector would evaluate the network at sigma = 0 (Karras et al. 2022, alg. 1)."""
+    check_choice("sampler", sampler, SAMPLERS)
+    return num_steps if sampler == "euler" else 2 * num_steps - 1
+
+
+@torch.no_grad()
+def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generator: torch.Generator | None = None,
+                sampler: str = "euler", shift: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28),
+                return_trajectory: bool = False, progress: bool = True):
+    """Integrate dx/dsigma = u_theta(x, sigma) from noise (sigma = 1) to an image (sigma = 0).
+
+    "euler": x' = x + (sigma' - sigma) u(x, sigma).
+    "heun":  Euler as a predictor, then the average of the velocities at both ends (the trapezoidal rule):
+             x' = x + (sigma' - sigma) (u(x, sigma) + u(x_euler, sigma')) / 2; second order, 2 NFE per step.
+    Returns images (unclipped; the data lie in [-1, 1]) and, with ``return_trajectory``, the list of
+    x at every sigma in :func:`flow_sigmas` (the first is the starting noise).
+    """
+    check_integer("num_images", num_images, 1, 1_000_000)
+    check_choice("sampler", sampler, SAMPLERS)
+    device = next(model.parameters()).device
+    sigmas = flow_sigmas(num_steps, shift).tolist()
+    x = torch.randn((num_images, *image_shape), generator=generator, device=device)
+    trajectory = [x.clone()] if return_trajectory else None
+    for sigma, sigma_next in tqdm(list(zip(sigmas[:-1], sigmas[1:])), desc=f"{sampler} sampling", disable=not progress):
+        velocity = velocity_at(model, x, sigma)
+        x_next = euler_step(velocity, sigma, sigma_next, x)
+        if sampler == "heun" and sigma_next > 0:
+            x_next = x + (sigma_next - sigma) * (velocity + velocity_at(model, x_next, sigma_next)) / 2
+        x = x_next
+        if return_trajectory:
+            trajectory.append(x.clone())
+    return (x, trajectory) if return_trajectory else x
+
+
+def straightness(trajectory: list[torch.Tensor]) -> torch.Tensor:
+    """Per image: the length of the sampled path divided by the distance between its ends (1 = a straight line).
+
+    length = sum_i ||x_{i+1} - x_i||, distance = ||x_last - x_first||; a finer grid measures the curve better,
+    so compare models at the same steps.
+    """
+    if len(trajectory) < 2:
+        raise ValueError(f"trajectory needs at least 2 points, got {len(trajectory)}")
+    points = torch.stack([x.flatten(1) for x in trajectory])  # [points, images, pixels]
+    length = (points[1:] - points[:-1]).norm(dim=-1).sum(dim=0)
+    return length / (points[-1] - points[0]).norm(dim=-1)
+
+
+def ideal_velocity(x: torch.Tensor, sigma: float, data: torch.Tensor) -> torch.Tensor:
+    """The velocity field a perfect network learns when the data set is the finite set ``data`` [N, d]:
+
+    u(x, sigma) = E[eps - x_0 | x_sigma = x] = (x - E[x_0 | x_sigma = x]) / sigma,
+    E[x_0 | x] = sum_i w_i data_i,  w = softmax_i(-||x - (1 - sigma) data_i||^2 / (2 sigma^2)),
+    because x_sigma given x_0 = data_i is N((1 - sigma) data_i, sigma^2 I) and eps = (x - (1 - sigma) x_0) / sigma.
+    ``x`` is [B, d]; sigma in (0, 1]. For a figure in two dimensions (notebook 08).
+    """
+    check_number("sigma", sigma, 0.0, 1.0, open_low=True)
+    squared = torch.cdist(x, (1 - sigma) * data) ** 2  # [B, N]
+    weights = torch.softmax(-squared / (2 * sigma**2), dim=1)
+    return (x - weights @ data) / sigma
+
+
+def flow_coordinates(x_t: torch.Tensor, abar_t: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A DDPM point x_t = a x_0 + s eps (a = sqrt(abar_t), s = sqrt(1 - abar_t)) seen on the straight path:
+    y = x_t / (a + s) = (1 - sigma) x_0 + sigma eps with sigma = s / (a + s). Returns ``(y, sigma)``.
+
+    Every DDPM noise level is a rescaled point of the straight path between the same x_0 and eps, so
+    the two processes differ by coordinates, not by where they lead (Kingma et al. 2021; SD3, section 2).
+    """
+    abar_t = torch.as_tensor(abar_t, dtype=x_t.dtype, device=x_t.device)
+    a, s = abar_t.sqrt(), (1 - abar_t).sqrt()
+    return x_t / _per_image(a + s, x_t), s / (a + s)
+
+
+def ddpm_velocity(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: torch.Tensor | float,
+                  prediction_type: str = "epsilon") -> torch.Tensor:
+    """A DDPM network's output as a flow velocity u = eps_hat - x0_hat (for v-prediction, u = (s - a) x_t + (a + s) v)."""
+    from .ddpm import predicted_x0_and_eps
+
+    x0_hat, eps_hat = predicted_x0_and_eps(model_output, x_t, abar_t, prediction_type)
+    return eps_hat - x0_hat
+
+
+def load_flow(name: str = "flow_mnist"):
+    """The shipped flow-matching UNet: returns ``(model, manifest)``, the model in eval mode and float32."""
+    from .checkpoints import load_weights, stored_config
+    from .unet import TinyUNet
+
+    state_dict, manifest = load_weights(name)
+    config = stored_config(name)
+    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
+    model.load_state_dict(state_dict)
+    return model.eval(), {**manifest, "config": config}
