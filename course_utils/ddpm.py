@@ -188,15 +188,11 @@ def load_ddpm(name: str = "ddpm_mnist"):
     (covered by its checksum), so model, schedule and target match; ``manifest["config"]`` is that
     configuration (pass ``manifest["config"]["prediction_type"]`` to the samplers).
     """
-    from .checkpoints import load_weights, stored_config
     from .schedules import alphas_cumprod, make_betas
-    from .unet import TinyUNet
+    from .unet import load_tiny_unet
 
-    state_dict, manifest = load_weights(name)
-    config = stored_config(name)
+    model, manifest = load_tiny_unet(name)
+    config = manifest["config"]
     config.setdefault("prediction_type", "epsilon")  # checkpoints written before the target was recorded
-    manifest = {**manifest, "config": config}
-    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
-    model.load_state_dict(state_dict)
     alpha_bar = alphas_cumprod(make_betas(config["schedule"], config["num_train_timesteps"])).float()
-    return model.eval(), alpha_bar, manifest
+    return model, alpha_bar, manifest

@@ -175,11 +175,6 @@ def ddpm_velocity(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: torch.T
 
 def load_flow(name: str = "flow_mnist"):
     """The shipped flow-matching UNet: returns ``(model, manifest)``, the model in eval mode and float32."""
-    from .checkpoints import load_weights, stored_config
-    from .unet import TinyUNet
+    from .unet import load_tiny_unet
 
-    state_dict, manifest = load_weights(name)
-    config = stored_config(name)
-    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
-    model.load_state_dict(state_dict)
-    return model.eval(), {**manifest, "config": config}
+    return load_tiny_unet(name)

@@ -179,11 +179,13 @@ def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
     else:
         dtype = torch.float16 if device.type == "cuda" else torch.float32
         options = dict(dtype=dtype, use_safetensors=True, safety_checker=None, requires_safety_checker=False)
-        try:  # on a GPU, the checkpoint's fp16 files where it has them: half the download (2 GB for v1.5, not 4)
-            pipe = StableDiffusionPipeline.from_pretrained(model, variant="fp16" if dtype == torch.float16 else None,
-                                                           **options)
-        except (OSError, ValueError):  # no fp16 files: the full-precision ones, cast on loading
-            pipe = StableDiffusionPipeline.from_pretrained(model, **options)
+        variant = "fp16" if dtype == torch.float16 else None  # on a GPU: half the download (2 GB for v1.5, not 4)
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(model, variant=variant, **options)
+        except (OSError, ValueError):
+            if variant is None:
+                raise
+            pipe = StableDiffusionPipeline.from_pretrained(model, **options)  # no fp16 files: cast on loading
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

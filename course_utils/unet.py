@@ -118,6 +118,18 @@ class TinyUNet(nn.Module):
         return self.out_conv(F.silu(self.out_norm(h)))
 
 
+def load_tiny_unet(name: str):
+    """A shipped ``TinyUNet`` (``data/NAME.safetensors``): ``(model in eval mode, float32; manifest)``, the
+    manifest's ``config`` being the configuration stored inside the checksummed weights file."""
+    from .checkpoints import load_weights, stored_config
+
+    state_dict, manifest = load_weights(name)
+    config = stored_config(name)
+    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
+    model.load_state_dict(state_dict)
+    return model.eval(), {**manifest, "config": config}
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

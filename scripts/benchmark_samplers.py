@@ -17,7 +17,6 @@ they are recorded, never checked.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
-from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import measured_runs, publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
 KARRAS = ("euler_karras", "heun_karras")
@@ -156,14 +155,7 @@ def main(argv=None) -> int:
         "command": reproduce_command("benchmark_samplers.py", argv),
     }
     same = ("num_samples", "seed", "batch_size", "checkpoint_sha256")
-    table = {"settings": settings, "runs": {}}
-    if args.json.is_file() and not args.fresh:
-        previous = json.loads(args.json.read_text())
-        if all(previous.get("settings", {}).get(key) == settings[key] for key in same):
-            table["runs"] = previous.get("runs", {})
-            print(f"continuing {args.json}: {len(table['runs'])} run(s) already measured")
-        else:
-            print(f"{args.json} was made with other settings or another checkpoint: starting over")
+    table = {"settings": settings, "runs": measured_runs(args.json, settings, same, args.fresh)}
     reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
     table["data_floor_fid"] = round(mnist_fid(reference, other), 3)
     print(f"data floor at {args.num_samples} samples: FID {table['data_floor_fid']:.2f}")

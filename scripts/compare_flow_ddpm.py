@@ -20,7 +20,6 @@ every run; runs already measured with the same checkpoints and settings are kept
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -34,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import flow_coordinates, load_flow, number_of_evaluations, sample_flow, straightness  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import make_scheduler, sample_ddim, sample_with_scheduler  # noqa: E402
-from reports import publish, reproduce_command  # noqa: E402
+from course_utils.samplers import make_scheduler, sample_ddim, sample_with_scheduler, sampling_timesteps  # noqa: E402
+from reports import measured_runs, publish, reproduce_command  # noqa: E402
 
 # method name -> (model, short description); the order of the table
 METHODS = {
@@ -122,7 +121,7 @@ def measure_straightness(models: dict, args) -> dict:
     start = torch.randn((count, 1, 28, 28), generator=torch.Generator().manual_seed(args.seed))
     _, frames = sample_ddim(ddpm, count, alpha_bar, steps, generator, clip=False, trajectory_every=1,
                             progress=False, prediction_type=target)
-    first_t = 999
+    first_t = sampling_timesteps(len(alpha_bar), steps)[0]  # DDIM's trailing timesteps start here
     ddim_path = [flow_coordinates(start, alpha_bar[first_t])[0]]
     ddim_path += [flow_coordinates(x, alpha_bar[t] if i < len(frames) - 1 else 1.0)[0] for i, (t, x) in enumerate(frames)]
     return {"samples": count, "steps": steps,
@@ -170,13 +169,8 @@ def main(argv=None) -> int:
                 "images_seen": flow_manifest["steps"] * flow_manifest["batch_size"],
                 "machine": platform.processor() or platform.machine(),
                 "command": reproduce_command("compare_flow_ddpm.py", argv)}
-    table = {"settings": settings, "runs": {}}
     same = ("num_samples", "seed", "batch_size", "flow_sha256", "ddpm_sha256")
-    if args.json.is_file() and not args.fresh:
-        previous = json.loads(args.json.read_text())
-        if all(previous["settings"].get(key) == settings[key] for key in same):
-            table["runs"] = previous["runs"]
-            print(f"continuing {args.json}: {len(table['runs'])} run(s) already measured")
+    table = {"settings": settings, "runs": measured_runs(args.json, settings, same, args.fresh)}
     reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
     table["data_floor_fid"] = round(mnist_fid(reference, other), 3)
     for method, nfe in planned_runs(args):

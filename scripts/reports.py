@@ -7,6 +7,7 @@ alone. Every file is written atomically.
 """
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -40,6 +41,20 @@ def with_table(text: str, table: str, key: str) -> str:
 
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def measured_runs(json_path: Path, settings: dict, same: tuple[str, ...], fresh: bool = False) -> dict:
+    """The runs already measured in ``json_path`` when its settings agree with ``settings`` on every key of
+    ``same`` (checkpoint, sample count, seed, ...), so an interrupted measurement continues; else none."""
+    if fresh or not json_path.is_file():
+        return {}
+    previous = json.loads(json_path.read_text())
+    if all(previous.get("settings", {}).get(key) == settings[key] for key in same):
+        runs = previous.get("runs", {})
+        print(f"continuing {json_path}: {len(runs)} run(s) already measured")
+        return runs
+    print(f"{json_path} was made with other settings or another checkpoint: starting over")
+    return {}
 
 
 def publish(result: dict, table: str, json_path: Path, markdown_path: Path, key: str,
