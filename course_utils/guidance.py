@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .control import controlnet_residuals
 from .latents import LATENT_CHANNELS, LATENT_SIZE
 from .text import tokenize
 
@@ -83,7 +84,9 @@ def embed_prompts(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
 @torch.no_grad()
 def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_embeds: torch.Tensor,
                          guidance_scale: float, num_inference_steps: int,
-                         generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
+                         generator: torch.Generator | None = None, progress: bool = True,
+                         controlnet=None, control: torch.Tensor | None = None,
+                         conditioning_scale: float = 1.0) -> torch.Tensor:
     """Latents for each prompt embedding, by the loop the Stable Diffusion pipeline runs:
 
         z ~ N(0, I) * init_noise_sigma
@@ -95,8 +98,15 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     Stable Diffusion v1.
     Unlike the diffusers pipeline, which skips the unconditional pass when w <= 1 and so runs the
     conditional model at w = 0, this follows the formula at every w: w = 0 is the unconditional model.
+
+    With a ``controlnet`` (notebook 09), each step first runs it on the same input and the ``control`` images
+    [N, C, H, W] (the same control for both halves of the batch, as ``StableDiffusionControlNetPipeline``
+    does), and the UNet adds its residuals, times ``conditioning_scale``, to its skip connections and middle
+    block (``control.controlnet_residuals``).
     """
     check_guidance_scale(guidance_scale)
+    if (controlnet is None) != (control is None):
+        raise ValueError("pass controlnet and control together (or neither)")
     num_images, device, dtype = prompt_embeds.shape[0], prompt_embeds.device, prompt_embeds.dtype
     scheduler.set_timesteps(num_inference_steps, device=device)
     extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
@@ -106,7 +116,9 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     both_embeds = torch.cat([negative_embeds, prompt_embeds])
     for t in tqdm(scheduler.timesteps, desc="guided sampling", disable=not progress):
         model_input = scheduler.scale_model_input(torch.cat([latents, latents]), t)
-        eps_uncond, eps_cond = unet(model_input, t, encoder_hidden_states=both_embeds).sample.chunk(2)
+        residuals = {} if controlnet is None else controlnet_residuals(
+            controlnet, model_input, t, both_embeds, torch.cat([control, control]), conditioning_scale)
+        eps_uncond, eps_cond = unet(model_input, t, encoder_hidden_states=both_embeds, **residuals).sample.chunk(2)
         latents = scheduler.step(classifier_free_guidance(eps_uncond, eps_cond, guidance_scale), t, latents,
                                  **extra).prev_sample
     return latents

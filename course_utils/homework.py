@@ -465,6 +465,35 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
             "where the layout of a large image is decided; the network and the number of steps are unchanged.",
         ),
     ),
+    9: (
+        QuizQuestion(
+            "A new ControlNet's zero convolutions start with all weights and biases at zero. Why can it still learn?",
+            ("It cannot: the zero convolutions are frozen and only the copied encoder trains",
+             "The gradient of W h + b with respect to W is h, the copy's features, which are not zero; so the "
+             "first optimizer step moves W off zero",
+             "Adam adds noise to every parameter", "The UNet is unfrozen for the first steps"),
+            1,
+            "Zero weights give a zero output, not a zero gradient. After one step W is non-zero and gradients reach "
+            "the copy too. Until then the model is exactly the text-to-image model (section 2).",
+        ),
+        QuizQuestion(
+            "What does controlnet_conditioning_scale = 0 give?",
+            ("An error", "Pure noise", "Exactly the text-to-image model: every residual is multiplied by 0",
+             "The control image, decoded"),
+            2,
+            "The ControlNet still runs, but its residuals are scaled by 0 before the UNet adds them; the measured "
+            "baseline of section 6 is this model.",
+        ),
+        QuizQuestion(
+            "The training script drops half of the prompts to the empty prompt. What is that for?",
+            ("To make training twice as fast",
+             "So that the ControlNet must read the sketch to lower the loss, instead of relying on the prompt",
+             "To train the text encoder", "Classifier-free guidance needs exactly 50%"),
+            1,
+            "With the prompt available the UNet already knows the digit's class; without it, only the control "
+            "says what and where. Zhang et al. 2023 replace 50% of the prompts for the same reason.",
+        ),
+    ),
 }
 
 for _number, _questions in COURSE_QUIZ.items():  # the data must itself be valid quizzes

@@ -23,6 +23,9 @@ import torch
 from .data import DATA_DIR, sha256_of
 
 COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
+# Notebook 09's ControlNet, the one part a StableDiffusionControlNetPipeline adds to the course pipeline: its own
+# folder (``controlnet/`` and ``checksums.json``), so the other parts are not stored twice.
+COURSE_CONTROLNET_DIR = DATA_DIR / "course_controlnet"
 CHECKSUMS_FILE = "checksums.json"  # inside the pipeline folder: SHA-256 of every other file
 # The real checkpoint of the online branch: Stable Diffusion v1.5, the architecture whose part sizes the course
 # compares against (UNet 860M, text encoder 123M, VAE 84M parameters), stored in fp16 safetensors on the hub.
@@ -30,7 +33,10 @@ HUB_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 REBUILD = "python scripts/build_pipeline.py"
 # The record of the run that wrote each trained part: its command rebuilds the part.
 PART_MANIFESTS = {"vae": "vae_mnist.json", "text_encoder": "text2image_mnist.json",
-                  "tokenizer": "text2image_mnist.json", "unet": "text2image_mnist.json"}
+                  "tokenizer": "text2image_mnist.json", "unet": "text2image_mnist.json",
+                  "controlnet": "controlnet_mnist.json"}
+PART_SCRIPTS = {"vae": "train_vae.py", "text_encoder": "train_text2image.py", "tokenizer": "train_text2image.py",
+                "unet": "train_text2image.py", "controlnet": "train_controlnet.py"}
 
 
 def rebuild_command(part: str) -> str:
@@ -40,7 +46,7 @@ def rebuild_command(part: str) -> str:
     try:
         return json.loads((DATA_DIR / PART_MANIFESTS[part]).read_text())["command"]
     except (OSError, ValueError, KeyError):
-        return f"python scripts/{'train_vae' if part == 'vae' else 'train_text2image'}.py"
+        return f"python scripts/{PART_SCRIPTS[part]}"
 
 
 class PipelineFilesError(RuntimeError):
@@ -78,8 +84,9 @@ def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str,
     folder = Path(folder)
     listing = folder / CHECKSUMS_FILE
     if not listing.is_file():
+        rebuild = rebuild_command(parts[0]) if parts else REBUILD
         raise PipelineFilesError(f"The pipeline folder {folder} (or its {CHECKSUMS_FILE}) is missing. "
-                                 f"Rebuild it with `{REBUILD}` or restore it with `git checkout -- data/`.")
+                                 f"Rebuild it with `{rebuild}` or restore it with `git checkout -- data/`.")
     expected = json.loads(listing.read_text())
     if parts is not None:
         expected = {name: sha for name, sha in expected.items() if name.split("/")[0] in parts}
@@ -192,11 +199,13 @@ def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
 
 @torch.no_grad()
 def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | None = None, guidance_scale: float = 4.0,
-                     num_inference_steps: int = 25, generator: torch.Generator | None = None) -> torch.Tensor:
+                     num_inference_steps: int = 25, generator: torch.Generator | None = None,
+                     control: torch.Tensor | None = None, conditioning_scale: float = 1.0) -> torch.Tensor:
     """The pipeline's computation spelled out with its own parts: tokenize and encode the prompts, denoise
     latents with guidance (``guidance.sample_with_guidance``), divide by the VAE's scaling factor, decode.
     Returns images [N, C, H, W] in [-1, 1]. Equals ``pipe(..., output_type="pt")`` (mapped to [-1, 1]) for
-    guidance_scale > 1; see ``tests/test_pipeline.py``."""
+    guidance_scale > 1; see ``tests/test_pipeline.py``. For a ``StableDiffusionControlNetPipeline``, ``control``
+    images [N, C, H, W] in [0, 1] steer it through ``pipe.controlnet`` (``tests/test_control.py``)."""
     from .guidance import sample_with_guidance
     from .text import tokenize
 
@@ -204,8 +213,10 @@ def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | Non
         ids = tokenize(pipe.tokenizer, texts).to(pipe.text_encoder.device)
         return pipe.text_encoder(ids).last_hidden_state
 
+    controlnet = getattr(pipe, "controlnet", None) if control is not None else None
     latents = sample_with_guidance(pipe.unet, pipe.scheduler, embed(prompts), embed(negative_prompts or [""] * len(prompts)),
-                                   guidance_scale, num_inference_steps, generator, progress=False)
+                                   guidance_scale, num_inference_steps, generator, progress=False,
+                                   controlnet=controlnet, control=control, conditioning_scale=conditioning_scale)
     return pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample.clamp(-1, 1)
 
 

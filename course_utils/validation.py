@@ -78,6 +78,17 @@ def integer_list(low: int, high: int) -> Check:
     return check
 
 
+def number_list(low: float, high: float) -> Check:
+    """A non-empty list (or tuple) of numbers in [low, high]."""
+    def check(name: str, value: Any) -> None:
+        message = f"{name} must be a non-empty list of numbers in [{low}, {high}], got {value!r}"
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_number(item) for item in value):
+            raise TypeError(message)
+        if any(not low <= item <= high for item in value):
+            raise ValueError(message)
+    return check
+
+
 def choice_list(*choices) -> Check:
     """A non-empty list (or tuple) drawn from ``choices``."""
     def check(name: str, value: Any) -> None:

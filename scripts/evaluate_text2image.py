@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     result = {
         "settings": {"per_digit": args.per_digit, "sampler": args.sampler, "steps": args.steps, "seed": args.seed,
                      "threads": args.threads, "default_scale": args.default_scale,
-                     "attribute_per_digit": args.attribute_per_digit, "checkpoint_sha256": manifest["sha256"],
+                     "attribute_per_digit": args.attribute_per_digit, "checkpoint_sha256": manifest["files"]["unet/diffusion_pytorch_model.safetensors"],
                      "machine": platform.processor() or platform.machine(),
                      "command": reproduce_command("evaluate_text2image.py", argv)},
         "data_floor_fid": round(mnist_fid(real_features_a, classify(classifier, test_images[real_b])[0]), 3),

@@ -14,6 +14,7 @@ Resumable (``scripts/resumable.py``): state in --run-dir, each step seeded with 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def parse_args(argv=None):
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
                         help="the Stable Diffusion folder whose tokenizer/, text_encoder/ and unet/ are written")
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "text2image_mnist.json")
+    parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
+                        help="precision of the stored UNet (default float16: half the tree; it is loaded as float32)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
@@ -61,15 +64,25 @@ def parse_args(argv=None):
     return args
 
 
+def caption_levels(images: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Each digit's level [N, 3] in {-1, 0, 1} of each attribute (thickness, slant, size) within its class."""
+    attributes = measure_attributes(images)
+    levels = attribute_levels(attributes, labels, class_terciles(attributes, labels))
+    return torch.stack([levels[name] for name in ATTRIBUTES], dim=1).numpy()
+
+
+def batch_captions(labels: torch.Tensor, levels: np.ndarray, indices, rng: np.random.Generator) -> list[str]:
+    """A freshly worded, true caption for each digit ``indices`` picks."""
+    return [caption(int(labels[i]), dict(zip(ATTRIBUTES, levels[i])), rng) for i in indices]
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     images, labels = mnist_tensors("train")
-    levels = attribute_levels(measure_attributes(images), labels, class_terciles(measure_attributes(images), labels))
-    levels = torch.stack([levels[name] for name in ATTRIBUTES], dim=1).numpy()  # [N, 3] in {-1, 0, 1}
-    rng = np.random.default_rng(args.seed)
-    vocabulary_captions = [caption(int(labels[i]), dict(zip(ATTRIBUTES, levels[i])), rng) for i in range(len(labels))]
+    levels = caption_levels(images, labels)
+    vocabulary_captions = batch_captions(labels, levels, range(len(labels)), np.random.default_rng(args.seed))
     tokenizer = make_tokenizer(vocabulary_captions)
     latents = encode(load_vae(), images)
     print(f"{len(latents)} latents, std {latents.std():.3f}; vocabulary of {len(tokenizer)} tokens", flush=True)
@@ -85,7 +98,7 @@ def main(argv=None):
         generator = step_generator(args.seed, run.step)
         step_rng = np.random.default_rng([args.seed, run.step])
         index = torch.randint(0, len(latents), (args.batch_size,), generator=generator)
-        prompts = [caption(int(labels[i]), dict(zip(ATTRIBUTES, levels[i])), step_rng) for i in index.tolist()]
+        prompts = batch_captions(labels, levels, index.tolist(), step_rng)
         token_ids = tokenize(tokenizer, drop_prompts(prompts, args.drop_rate, step_rng))
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, (run.step + 1) / args.warmup)
@@ -106,14 +119,16 @@ def main(argv=None):
     config = {"unet": conditional_unet_config(), "text_encoder": text_encoder_config(tokenizer),
               "schedule": "cosine", "num_train_timesteps": 1000, "drop_rate": args.drop_rate}
     files = {}
-    for name, part in (("tokenizer", tokenizer), ("text_encoder", ema.model["text_encoder"]), ("unet", ema.model["unet"])):
+    # The UNet is stored in --store-dtype; the text encoder stays float32, since transformers would load it as stored.
+    unet = copy.deepcopy(ema.model["unet"]).to(getattr(torch, args.store_dtype))
+    for name, part in (("tokenizer", tokenizer), ("text_encoder", ema.model["text_encoder"]), ("unet", unet)):
         files |= save_part(part, name, args.pipeline_dir)
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_text2image.py", argv),
         "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
         "parameters": {name: count_parameters(module) for name, module in models.items()},
-        "vocabulary_size": len(tokenizer), "threads": args.threads,
+        "vocabulary_size": len(tokenizer), "threads": args.threads, "store_dtype": args.store_dtype,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": "measure with: python scripts/evaluate_text2image.py --write-manifest",
     })

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,17 @@ def test_licenses_are_declared():
     assert (REPO_ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert "CC BY-SA 3.0" in readme and "CC BY-SA 3.0" in (REPO_ROOT / "data" / "README.md").read_text()
+
+
+TREE_LIMIT_BYTES = 50_000_000  # a clone stays small, and the GPU runner's 64 MiB upload limit keeps its margin
+
+
+def test_tracked_tree_stays_under_50_mb():
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    sizes = {name.decode(): (REPO_ROOT / name.decode()).stat().st_size for name in files
+             if name and (REPO_ROOT / name.decode()).is_file()}
+    largest = sorted(sizes, key=sizes.get, reverse=True)[:3]
+    assert sum(sizes.values()) <= TREE_LIMIT_BYTES, \
+        f"tracked files total {sum(sizes.values()) / 1e6:.1f} MB (limit 50 MB); largest: {largest}"

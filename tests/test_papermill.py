@@ -203,6 +203,26 @@ def test_notebook_08_refuses_a_bad_parameter_by_name(require_notebook, tmp_path)
     assert "SHIFT" in raised.value.evalue and "got 0.0" in raised.value.evalue
 
 
+NB09 = "09_controlnet.ipynb"
+
+
+def test_notebook_09_runs_tiny_and_honours_its_parameters(require_notebook, tmp_path):
+    text = stdout(run(require_notebook(NB09), tmp_path, THREADS=1, SAMPLING_STEPS=3, LIVE_TRAIN_STEPS=2,
+                      LIVE_BATCH_SIZE=4, CONTROLS_PER_DIGIT=1, MEASURED_SCALES=[0.5, 2], CONDITIONING_SCALE=1.5))
+    assert re.findall(r"^scale (\S+): Chamfer \d+\.\d px, IoU \d\.\d\d, prompt adherence \d\.\d\d$", text,
+                      re.MULTILINE) == ["0.5", "2"]
+    assert "largest difference, untrained ControlNet vs none: 0.0" in text
+    assert "hand-written loop = StableDiffusionControlNetPipeline" in text
+    assert "largest zero-convolution weight: True (non-zero) after 2 live steps" in text
+
+
+def test_notebook_09_refuses_a_bad_parameter_by_name(require_notebook, tmp_path):
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(require_notebook(NB09), tmp_path, THREADS=1, CONDITIONING_SCALE=6.0)
+    assert raised.value.ename == "ValueError"
+    assert "CONDITIONING_SCALE" in raised.value.evalue and "got 6.0" in raised.value.evalue
+
+
 def setup_checks(path: Path) -> dict:
     """The checks a notebook's setup cell hands to ``check_parameters``, evaluated here without a kernel: the
     same expressions, with the names they use from ``course_utils``."""
@@ -218,7 +238,8 @@ def setup_checks(path: Path) -> dict:
 @pytest.mark.parametrize("notebook, name, value", [
     (NB04, "DDIM_STEPS", 3), (NB04, "SAMPLER_NAMES", ["plms"]), (NB04, "NUM_SAMPLES", 1),
     (NB05, "LIVE_VAE_STEPS", 0), (NB06, "SAMPLES_PER_DIGIT", 0), (NB07, "NUM_IMAGES", 100),
-    (NB07, "SAMPLING_STEPS", 4), (NB08, "NFE_LIST", [0, 5]), (NB08, "GRID_SEEDS", 65), (NB08, "LIVE_BATCH_SIZE", True)])
+    (NB07, "SAMPLING_STEPS", 4), (NB08, "NFE_LIST", [0, 5]), (NB08, "GRID_SEEDS", 65), (NB08, "LIVE_BATCH_SIZE", True),
+    (NB09, "MEASURED_SCALES", [1, 7]), (NB09, "CONTROLS_PER_DIGIT", 0), (NB09, "LIVE_TRAIN_STEPS", -1)])
 def test_setup_cell_checks_refuse_a_bad_value_by_name(require_notebook, notebook, name, value):
     check = setup_checks(require_notebook(notebook))[name]
     with pytest.raises((ValueError, TypeError), match=re.escape(name)) as raised:

@@ -28,6 +28,10 @@ def test_bundled_pipeline_loads_offline_with_course_parts(course_pipe):
     assert course_pipe.safety_checker is None
     assert course_pipe.unet.config.sample_size == 8 and course_pipe.vae.config.latent_channels == 4
     assert course_pipe.vae.config.scaling_factor == pytest.approx(1.162, abs=0.01)
+    # the UNet is stored in float16 (half the tree) and computed in float32, like every other part on a CPU
+    stored = (pipeline.COURSE_PIPELINE_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    assert stored < 2.1 * sum(p.numel() for p in course_pipe.unet.parameters())
+    assert {part.dtype for part in (course_pipe.unet, course_pipe.vae, course_pipe.text_encoder)} == {torch.float32}
 
 
 def test_manual_loop_equals_the_pipeline(course_pipe):

@@ -22,6 +22,7 @@ TABLES = [
      "Prediction targets compared on the same UNet and samplers"),
     ("benchmark_training", "training_speed", "training-speed", "Training step time on a CPU"),
     ("compare_flow_ddpm", "flow_vs_ddpm", "flow-comparison", "Flow matching against the DDPM"),
+    ("evaluate_controlnet", "controlnet", "controlnet", "ControlNet: following a sketch"),
 ]
 
 

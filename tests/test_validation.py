@@ -2,7 +2,7 @@
 import pytest
 
 from course_utils.validation import (check_choice, check_integer, check_number, check_parameters, choice,
-                                     choice_list, integer, integer_list, number, string)
+                                     choice_list, integer, integer_list, number, number_list, string)
 
 
 @pytest.mark.parametrize("value, error", [(0, ValueError), (1001, ValueError), (True, TypeError), (2.0, TypeError),
@@ -39,6 +39,12 @@ def test_lists_check_every_entry():
         integer_list(2, 1000)("STEP_COUNTS", [])
     with pytest.raises(ValueError, match=r"SAMPLERS must be a non-empty list drawn from 'ddim', 'ddpm', got \['ddim', 'euler'\]"):
         choice_list("ddim", "ddpm")("SAMPLERS", ["ddim", "euler"])
+    with pytest.raises(ValueError, match=r"SCALES must be a non-empty list of numbers in \[0, 5\], got \[0.5, 6\]"):
+        number_list(0, 5)("SCALES", [0.5, 6])
+    for bad in ([0.5, False], [], 1.0, [float("nan")]):
+        with pytest.raises((TypeError, ValueError), match="SCALES must be a non-empty list of numbers"):
+            number_list(0, 5)("SCALES", bad)
+    number_list(0, 5)("SCALES", [0, 2.5, 5])
     with pytest.raises(TypeError, match="PROMPT must be a string"):
         string()("PROMPT", 123)
 

@@ -1,0 +1,238 @@
+"""ControlNet at MNIST scale: steer the text-to-image model with a sketch of the digit (notebook 09).
+
+ControlNet (Zhang, Rao & Agrawala 2023, "Adding Conditional Control to Text-to-Image Diffusion Models",
+https://arxiv.org/abs/2302.05543) leaves a trained text-to-image UNet frozen and trains a *copy of its
+encoder* that reads an extra image, the control. The copy's features enter the frozen UNet as residuals,
+added to its skip connections and to its middle block, each through a 1x1 convolution initialised to zero
+("zero convolution", section 3.1):
+
+    y_c = F(x; Theta) + Z(F(x + Z(c; Theta_z1); Theta_c); Theta_z2)
+
+so at the start of training the ControlNet adds exactly nothing and the model is the text-to-image model
+it was built from; gradients still reach the zero convolutions (d(Wx)/dW = x is not zero), so they grow.
+
+The course's control is the digit's **skeleton**: its strokes thinned to one pixel (Guo & Hall 1989).
+A skeleton keeps what a learner would draw, the path of the pen, and drops what the model should add, the
+stroke's width; unlike an edge map (two outlines per stroke) it can be drawn by hand with a few lines.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+# The 8 neighbours x1..x8 of a pixel in Guo & Hall's order: east, then counter-clockwise (row, column offsets).
+_NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
+
+
+def _neighbours(mask: torch.Tensor) -> torch.Tensor:
+    """Binary images [N, H, W] -> their neighbours x1..x8 [8, N, H, W] as booleans (outside the image: no ink)."""
+    padded = F.pad(mask, (1, 1, 1, 1))
+    height, width = mask.shape[-2:]
+    return torch.stack([padded[:, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width] for dy, dx in _NEIGHBOURS]).bool()
+
+
+def _thinning_pass(mask: torch.Tensor, first: bool) -> torch.Tensor:
+    """One sub-iteration of Guo & Hall's algorithm A1 (1989): delete, all at once, every pixel whose
+    neighbours x1..x8 satisfy
+
+    - G1, exactly one 8-connected run of ink around it: sum_i [not x_{2i-1} and (x_{2i} or x_{2i+1})] = 1
+      (deleting it cannot split a stroke);
+    - G2, it is not the end of a line nor inside a blob: 2 <= min(n1, n2) <= 3 with
+      n1 = sum_k (x_{2k-1} or x_{2k}), n2 = sum_k (x_{2k} or x_{2k+1});
+    - G3 in the first pass, not ((x2 or x3 or not x8) and x1): no ink east of it, or a north-west corner
+      point; G3' in the second, not ((x6 or x7 or not x4) and x5), the mirror image. Peeling opposite sides
+      in turn keeps the line in the middle of the stroke."""
+    x = {i + 1: plane for i, plane in enumerate(_neighbours(mask))}
+    x[9] = x[1]
+    runs = sum((~x[2 * i - 1] & (x[2 * i] | x[2 * i + 1])).int() for i in range(1, 5))
+    n1 = sum((x[2 * k - 1] | x[2 * k]).int() for k in range(1, 5))
+    n2 = sum((x[2 * k] | x[2 * k + 1]).int() for k in range(1, 5))
+    ends = torch.minimum(n1, n2)
+    side = ~((x[2] | x[3] | ~x[8]) & x[1]) if first else ~((x[6] | x[7] | ~x[4]) & x[5])
+    deleted = (runs == 1) & (ends >= 2) & (ends <= 3) & side
+    return mask * ~deleted
+
+
+def skeletonize(images: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """Images [N, 1, H, W] in [-1, 1] -> their skeletons [N, 1, H, W] in {0, 1}: the pixels above
+    ``threshold`` (ink), thinned to one-pixel-wide, 8-connected lines by Guo & Hall's two alternating
+    sub-iterations until neither deletes a pixel ("Parallel thinning with two-subiteration algorithms",
+    CACM 1989, algorithm A1). Equals ``skimage.morphology.thin`` (``tests/test_control.py``)."""
+    if images.dim() != 4 or images.shape[1] != 1:
+        raise ValueError(f"images must be [N, 1, H, W], got shape {tuple(images.shape)}")
+    mask = (images[:, 0] > threshold).to(torch.uint8)
+    while True:
+        thinned = _thinning_pass(_thinning_pass(mask, first=True), first=False)
+        if torch.equal(thinned, mask):
+            return mask.unsqueeze(1).float()
+        mask = thinned
+
+
+def pad_control(skeletons: torch.Tensor) -> torch.Tensor:
+    """Skeletons [N, 1, 28, 28] in {0, 1} -> the pipeline's control image [N, 1, 32, 32] in {0, 1}: padded with
+    background like the digits the VAE reads (``latents.pad_to_32``), so a control pixel sits over its digit pixel."""
+    from .latents import PADDING
+
+    return F.pad(skeletons, (PADDING,) * 4, value=0.0)
+
+
+def digit_controls(digits: torch.Tensor) -> torch.Tensor:
+    """MNIST digits [N, 1, 28, 28] in [-1, 1] -> their skeletons as control images [N, 1, 32, 32] in {0, 1}."""
+    return pad_control(skeletonize(digits))
+
+
+def draw_strokes(strokes: list[list[tuple[float, float]]], size: int = 28) -> torch.Tensor:
+    """A hand-drawn sketch: polylines of (x, y) points (x to the right, y down, in pixels of a ``size`` x ``size``
+    image) -> a one-pixel-wide drawing [1, 1, size, size] in {0, 1}. Each segment is sampled every quarter
+    pixel and rounded to the pixel grid, then thinned like a digit's skeleton, so sketches and skeletons
+    are drawn with the same pen."""
+    if not strokes or not all(len(stroke) >= 2 for stroke in strokes):
+        raise ValueError("strokes must be a non-empty list of polylines, each of at least 2 (x, y) points")
+    canvas = torch.zeros(size, size)
+    for stroke in strokes:
+        points = torch.tensor(stroke, dtype=torch.float32)
+        if points.dim() != 2 or points.shape[1] != 2 or not ((points >= 0) & (points <= size - 1)).all():
+            raise ValueError(f"each point must be (x, y) with 0 <= x, y <= {size - 1}, got {stroke!r}")
+        for start, end in zip(points[:-1], points[1:]):
+            steps = int(torch.linalg.vector_norm(end - start) * 4) + 1
+            line = start + torch.linspace(0, 1, steps + 1)[:, None] * (end - start)
+            canvas[line[:, 1].round().long(), line[:, 0].round().long()] = 1.0
+    return skeletonize(canvas[None, None] * 2 - 1)
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, points: int = 24) -> list[tuple[float, float]]:
+    angles = torch.linspace(0, 2 * torch.pi, points + 1)
+    return [(cx + rx * float(torch.cos(a)), cy + ry * float(torch.sin(a))) for a in angles]
+
+
+# Shipped sketches, drawn as a learner would with a mouse: (x, y) polylines on the 28 x 28 canvas.
+SKETCHES = {
+    "zero": [_ellipse(14, 14, 6, 9)],
+    "one": [[(15, 4), (12, 23)]],
+    "four": [[(17, 23), (17, 4), (7, 17), (21, 17)]],
+    "seven": [[(7, 6), (20, 6), (12, 23)]],
+    "eight": [_ellipse(14, 9, 5, 4.5), _ellipse(14, 18.5, 5.5, 5)],
+}
+
+
+def skeleton_iou(generated: torch.Tensor, controls: torch.Tensor, tolerance: int = 1) -> torch.Tensor:
+    """How closely generated digits follow their controls: the skeleton of each generated digit [N, 1, 28, 28]
+    (in [-1, 1]) and its control skeleton [N, 1, 28, 28] (in {0, 1}) are each thickened by ``tolerance`` pixels
+    (a (2 t + 1)-square max filter), and the score is their intersection over union, per image [N]:
+    1 = the same strokes within the tolerance, 0 = no stroke in common."""
+    if generated.shape != controls.shape:
+        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
+    if not isinstance(tolerance, int) or isinstance(tolerance, bool) or not 0 <= tolerance <= 5:
+        raise ValueError(f"tolerance must be an integer in [0, 5] pixels, got {tolerance!r}")
+    size = 2 * tolerance + 1
+    thick_generated = F.max_pool2d(skeletonize(generated), size, stride=1, padding=tolerance) > 0
+    thick_control = F.max_pool2d(controls.float(), size, stride=1, padding=tolerance) > 0
+    union = (thick_generated | thick_control).flatten(1).sum(1)
+    return (thick_generated & thick_control).flatten(1).sum(1) / union.clamp_min(1)
+
+
+# Widths of the control encoder: two stride-2 convolutions take the 32 x 32 control to the 8 x 8 latent grid,
+# the course VAE's 4x downsampling (Stable Diffusion's (16, 32, 96, 256) has three, for its 8x).
+CONDITIONING_EMBEDDING_CHANNELS = (16, 32, 64)
+
+
+def make_controlnet(unet):
+    """A ``diffusers.ControlNetModel`` made from a text-to-image UNet: a copy of its time embedding, input
+    convolution, down blocks and middle block, with their trained weights (``from_unet``), plus a small
+    encoder for a one-channel control and the zero convolutions (:func:`zero_convolutions`)."""
+    from diffusers import ControlNetModel
+
+    return ControlNetModel.from_unet(unet, conditioning_channels=1,
+                                     conditioning_embedding_out_channels=CONDITIONING_EMBEDDING_CHANNELS)
+
+
+def zero_convolutions(controlnet) -> list[torch.nn.Conv2d]:
+    """The convolutions that start at zero: the last layer of the control encoder (whose output is added to the
+    copy's input features) and the 1x1 convolution after each down-block output and after the middle block
+    (whose outputs are the residuals the frozen UNet adds)."""
+    return [controlnet.controlnet_cond_embedding.conv_out, *controlnet.controlnet_down_blocks,
+            controlnet.controlnet_mid_block]
+
+
+def controlnet_residuals(controlnet, model_input: torch.Tensor, timestep, embeddings: torch.Tensor,
+                         control: torch.Tensor, conditioning_scale: float = 1.0) -> dict:
+    """The ControlNet's contribution at one denoising step, as keyword arguments of the UNet's forward:
+    one residual per skip connection (``down_block_additional_residuals``) and one for the middle block,
+    each already multiplied by ``conditioning_scale`` (0 = no control; the pipeline's
+    ``controlnet_conditioning_scale``)."""
+    if not isinstance(conditioning_scale, (int, float)) or isinstance(conditioning_scale, bool) \
+            or not 0.0 <= conditioning_scale <= 5.0:
+        raise ValueError(f"conditioning_scale must be a number in [0, 5], got {conditioning_scale!r}")
+    down, middle = controlnet(model_input, timestep, encoder_hidden_states=embeddings, controlnet_cond=control,
+                              conditioning_scale=conditioning_scale, return_dict=False)
+    return {"down_block_additional_residuals": down, "mid_block_additional_residual": middle}
+
+
+def controlnet_loss(unet, controlnet, latents: torch.Tensor, controls: torch.Tensor, embeddings: torch.Tensor,
+                    alpha_bar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """ControlNet's training objective (Zhang et al. 2023, eq. 2): the text-to-image model's own epsilon loss,
+
+        L = E_{z_0, t, c_text, c_control, eps} || eps - eps_theta(z_t, t, c_text, c_control) ||^2,
+
+    where eps_theta is the frozen UNet with the ControlNet's residuals added. Gradients reach only the ControlNet
+    when the UNet's parameters are frozen (``requires_grad_(False)``); they still flow *through* the UNet."""
+    from .schedules import q_sample
+
+    timesteps = torch.randint(0, len(alpha_bar), (len(latents),), generator=generator, device=latents.device)
+    noise = torch.randn(latents.shape, generator=generator, device=latents.device)
+    noisy = q_sample(latents, timesteps, noise, alpha_bar.to(latents.device))
+    residuals = controlnet_residuals(controlnet, noisy, timesteps, embeddings, controls)
+    return torch.mean((unet(noisy, timesteps, encoder_hidden_states=embeddings, **residuals).sample - noise) ** 2)
+
+
+def load_controlnet():
+    """The shipped ControlNet, in eval mode: ``data/course_controlnet/controlnet/`` (checked against that folder's
+    ``checksums.json``), written by ``scripts/train_controlnet.py``, whose command and measured quality are
+    in ``data/controlnet_mnist.json``. Stored in float16 (half the tree), computed in float32."""
+    from diffusers import ControlNetModel
+
+    from . import pipeline
+
+    folder = pipeline.COURSE_CONTROLNET_DIR
+    pipeline.verify_pipeline_folder(folder, parts=("controlnet",))
+    with pipeline.quiet_loading():
+        controlnet = ControlNetModel.from_pretrained(folder / "controlnet", local_files_only=True, use_safetensors=True,
+                                                     low_cpu_mem_usage=False)
+    return controlnet.float().eval()
+
+
+def build_controlnet_pipeline(controlnet=None, scheduler=None):
+    """The course's parts and a ControlNet (default: the shipped one) as a
+    ``diffusers.StableDiffusionControlNetPipeline``: the same VAE, tokenizer, text encoder, UNet and sampler
+    as ``pipeline.build_course_pipeline``, read from ``data/course_pipeline`` (no second copy of their weights)."""
+    from diffusers import StableDiffusionControlNetPipeline
+
+    from .pipeline import build_course_pipeline
+
+    parts = build_course_pipeline(scheduler).components
+    pipe = StableDiffusionControlNetPipeline(**{name: parts[name] for name in (
+        "vae", "text_encoder", "tokenizer", "unet", "scheduler", "safety_checker", "feature_extractor")},
+        controlnet=controlnet if controlnet is not None else load_controlnet(), requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def chamfer_distance(generated: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+    """How far, in pixels, the strokes of generated digits [N, 1, H, W] (in [-1, 1]) lie from their control
+    skeletons [N, 1, H, W] (in {0, 1}), per image [N]: the symmetric Chamfer distance
+
+        d(A, B) = 1/2 (mean_{a in A} min_{b in B} |a - b| + mean_{b in B} min_{a in A} |a - b|)
+
+    between the generated digit's skeleton A and the control B (Barrow et al. 1977). 0 = the same strokes;
+    a stroke one pixel to the side adds 1. A digit with no ink at all scores the image side, H."""
+    if generated.shape != controls.shape:
+        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
+    distances = []
+    for drawn, control in zip(skeletonize(generated)[:, 0], controls[:, 0]):
+        a, b = torch.nonzero(drawn).float(), torch.nonzero(control).float()
+        if len(a) == 0 or len(b) == 0:
+            distances.append(float(generated.shape[-2]))
+            continue
+        pairwise = torch.cdist(a, b)
+        distances.append(0.5 * (pairwise.min(1).values.mean() + pairwise.min(0).values.mean()).item())
+    return torch.tensor(distances)
