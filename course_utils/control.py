@@ -170,12 +170,13 @@ def controlnet_residuals(controlnet, model_input: torch.Tensor, timestep, embedd
 
 def controlnet_loss(unet, controlnet, latents: torch.Tensor, controls: torch.Tensor, embeddings: torch.Tensor,
                     alpha_bar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """ControlNet's training objective (Zhang et al. 2023, eq. 2): the text-to-image model's own epsilon loss,
+    """ControlNet's training objective (Zhang et al. 2023, section 3.3): the text-to-image model's own epsilon loss,
 
         L = E_{z_0, t, c_text, c_control, eps} || eps - eps_theta(z_t, t, c_text, c_control) ||^2,
 
     where eps_theta is the frozen UNet with the ControlNet's residuals added. Gradients reach only the ControlNet
-    when the UNet's parameters are frozen (``requires_grad_(False)``); they still flow *through* the UNet."""
+    when the UNet's parameters are frozen (``requires_grad_(False)``); they still flow *through* the UNet.
+    Timesteps and noise are drawn on the latents' device, so ``generator`` must live there too."""
     from .schedules import q_sample
 
     timesteps = torch.randint(0, len(alpha_bar), (len(latents),), generator=generator, device=latents.device)

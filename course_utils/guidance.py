@@ -74,6 +74,46 @@ def classifier_free_guidance(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, g
     return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
 
+def check_guidance_rescale(rescale: float) -> None:
+    if not isinstance(rescale, (int, float)) or isinstance(rescale, bool) or not 0.0 <= rescale <= 1.0:
+        raise ValueError(f"guidance_rescale must be a number in [0, 1], got {rescale!r}")
+
+
+def rescale_guidance(eps_guided: torch.Tensor, eps_cond: torch.Tensor, rescale: float) -> torch.Tensor:
+    """Guidance rescale (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps Are Flawed",
+    https://arxiv.org/abs/2305.08891, section 3.4, eqs. 15-16): a large w inflates the guided prediction's
+    standard deviation; scale it back, per sample, to the conditional prediction's, and mix
+
+        eps_rescaled = eps_guided * std(eps_cond) / std(eps_guided)
+        eps = phi * eps_rescaled + (1 - phi) * eps_guided,      phi = ``rescale`` in [0, 1]
+
+    (phi = 0: plain guidance; the paper uses 0.7). ``diffusers``' ``guidance_rescale`` (``rescale_noise_cfg``)."""
+    check_guidance_rescale(rescale)
+    dims = list(range(1, eps_guided.dim()))
+    rescaled = eps_guided * (eps_cond.std(dim=dims, keepdim=True) / eps_guided.std(dim=dims, keepdim=True))
+    return rescale * rescaled + (1 - rescale) * eps_guided
+
+
+def guidance_scale_at(timestep: int, guidance_scale: float, interval: tuple[int, int] | None) -> float:
+    """Guidance in a limited interval (Kynkaanniemi et al. 2024, "Applying Guidance in a Limited Interval
+    Improves Sample and Distribution Quality in Diffusion Models", https://arxiv.org/abs/2404.07724): guide with
+    w only while the timestep lies in ``interval`` = (low, high), inclusive, and use the conditional model
+    (w = 1) elsewhere. At high noise strong guidance collapses every sample towards one layout; at low noise it
+    has nothing left to decide. ``None`` guides at every step."""
+    if interval is None:
+        return guidance_scale
+    low, high = interval
+    return guidance_scale if low <= int(timestep) <= high else 1.0
+
+
+def check_interval(interval) -> None:
+    if interval is None:
+        return
+    if (not isinstance(interval, (tuple, list)) or len(interval) != 2
+            or any(isinstance(t, bool) or not isinstance(t, int) for t in interval) or not 0 <= interval[0] <= interval[1]):
+        raise ValueError(f"guidance_interval must be None or (low, high) timesteps with 0 <= low <= high, got {interval!r}")
+
+
 @torch.no_grad()
 def embed_prompts(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
     """Prompts -> per-token embeddings [N, tokens, width], the encoder's last hidden states."""
@@ -86,7 +126,8 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
                          guidance_scale: float, num_inference_steps: int,
                          generator: torch.Generator | None = None, progress: bool = True,
                          controlnet=None, control: torch.Tensor | None = None,
-                         conditioning_scale: float = 1.0) -> torch.Tensor:
+                         conditioning_scale: float = 1.0, guidance_rescale: float = 0.0,
+                         guidance_interval: tuple[int, int] | None = None) -> torch.Tensor:
     """Latents for each prompt embedding, by the loop the Stable Diffusion pipeline runs:
 
         z ~ N(0, I) * init_noise_sigma
@@ -99,14 +140,21 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     Unlike the diffusers pipeline, which skips the unconditional pass when w <= 1 and so runs the
     conditional model at w = 0, this follows the formula at every w: w = 0 is the unconditional model.
 
+    ``guidance_rescale`` (phi, :func:`rescale_guidance`) and ``guidance_interval`` (timesteps (low, high),
+    :func:`guidance_scale_at`) are the two remedies for over-guidance of notebook 06; both default to off.
+
     With a ``controlnet`` (notebook 09), each step first runs it on the same input and the ``control`` images
     [N, C, H, W] (the same control for both halves of the batch, as ``StableDiffusionControlNetPipeline``
     does), and the UNet adds its residuals, times ``conditioning_scale``, to its skip connections and middle
     block (``control.controlnet_residuals``).
     """
     check_guidance_scale(guidance_scale)
+    check_interval(guidance_interval)
+    check_guidance_rescale(guidance_rescale)
     if (controlnet is None) != (control is None):
         raise ValueError("pass controlnet and control together (or neither)")
+    if control is not None:
+        control = control.to(prompt_embeds.device, prompt_embeds.dtype)
     num_images, device, dtype = prompt_embeds.shape[0], prompt_embeds.device, prompt_embeds.dtype
     scheduler.set_timesteps(num_inference_steps, device=device)
     extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
@@ -119,8 +167,10 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
         residuals = {} if controlnet is None else controlnet_residuals(
             controlnet, model_input, t, both_embeds, torch.cat([control, control]), conditioning_scale)
         eps_uncond, eps_cond = unet(model_input, t, encoder_hidden_states=both_embeds, **residuals).sample.chunk(2)
-        latents = scheduler.step(classifier_free_guidance(eps_uncond, eps_cond, guidance_scale), t, latents,
-                                 **extra).prev_sample
+        eps = classifier_free_guidance(eps_uncond, eps_cond, guidance_scale_at(t, guidance_scale, guidance_interval))
+        if guidance_rescale > 0:
+            eps = rescale_guidance(eps, eps_cond, guidance_rescale)
+        latents = scheduler.step(eps, t, latents, **extra).prev_sample
     return latents
 
 

@@ -46,8 +46,9 @@ def digit_prompts(per_digit: int, template: str = "a handwritten {word}") -> tup
     return [template.format(word=NUMBER_WORDS[d]) for d in digits.tolist()], digits
 
 
-def generate(models, prompts: list[str], guidance_scale: float, args, negative: list[str] | None = None):
-    """Images (28x28) and final latents for ``prompts``, in batches, seeded by --seed."""
+def generate(models, prompts: list[str], guidance_scale: float, args, negative: list[str] | None = None, **remedies):
+    """Images (28x28) and final latents for ``prompts``, in batches, seeded by --seed; ``remedies`` go to
+    ``sample_with_guidance`` (``guidance_rescale``, ``guidance_interval``)."""
     tokenizer, text_encoder, unet, vae = models
     generator = torch.Generator().manual_seed(args.seed)
     images, finals = [], []
@@ -56,7 +57,7 @@ def generate(models, prompts: list[str], guidance_scale: float, args, negative: 
         negatives = (negative or [""] * len(prompts))[start:start + args.batch_size]
         z = sample_with_guidance(unet, latent_scheduler(args.sampler), embed_prompts(tokenizer, text_encoder, chunk),
                                  embed_prompts(tokenizer, text_encoder, negatives), guidance_scale, args.steps, generator,
-                                 progress=False)
+                                 progress=False, **remedies)
         finals.append(z)
         images.append(decode(vae, z))
     return torch.cat(images), torch.cat(finals)

@@ -68,3 +68,56 @@ def test_guidance_zero_is_the_unconditional_model(components):
         unet, make_scheduler("ddim", clip=False, steps_offset=1), embeds, empty, w, 4, torch.Generator().manual_seed(2), progress=False)
     torch.testing.assert_close(run(prompt, 0.0), run(empty, 1.0))
     assert not torch.allclose(run(prompt, 0.0), run(prompt, 1.0))
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.7, 1.0])
+def test_guidance_rescale_by_hand_equals_diffusers(phi):
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
+
+    guided, cond = 3 * torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8)
+    ours = guidance.rescale_guidance(guided, cond, phi)
+    torch.testing.assert_close(ours, rescale_noise_cfg(guided, cond, guidance_rescale=phi))
+    if phi == 1.0:  # fully rescaled: each sample has the conditional prediction's standard deviation
+        torch.testing.assert_close(ours.flatten(1).std(1), cond.flatten(1).std(1))
+
+
+def test_hand_written_loop_with_guidance_rescale_equals_the_pipeline(components):
+    tokenizer, text_encoder, unet, vae = components
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=make_scheduler("ddpm", clip=False, steps_offset=1), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    prompts = ["a thick seven", "the number one"]
+    expected = pipe(prompts, guidance_scale=6.0, guidance_rescale=0.7, num_inference_steps=5,
+                    generator=torch.Generator().manual_seed(3), output_type="latent").images
+    ours = guidance.sample_with_guidance(
+        unet, make_scheduler("ddpm", clip=False, steps_offset=1), guidance.embed_prompts(tokenizer, text_encoder, prompts),
+        guidance.embed_prompts(tokenizer, text_encoder, ["", ""]), 6.0, 5, torch.Generator().manual_seed(3),
+        progress=False, guidance_rescale=0.7)
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_guidance_interval_guides_only_inside_it(components):
+    tokenizer, text_encoder, unet, _ = components
+    assert [guidance.guidance_scale_at(t, 4.0, (200, 600)) for t in (100, 200, 400, 600, 900)] == [1.0, 4, 4, 4, 1.0]
+    assert guidance.guidance_scale_at(999, 4.0, None) == 4.0
+    prompt = guidance.embed_prompts(tokenizer, text_encoder, ["a thick seven"])
+    empty = guidance.embed_prompts(tokenizer, text_encoder, [""])
+    run = lambda w, interval: guidance.sample_with_guidance(  # noqa: E731
+        unet, make_scheduler("ddim", clip=False, steps_offset=1), prompt, empty, w, 4, torch.Generator().manual_seed(2),
+        progress=False, guidance_interval=interval)
+    torch.testing.assert_close(run(4.0, (0, 999)), run(4.0, None))  # the whole range: plain guidance
+    torch.testing.assert_close(run(4.0, (0, 0)), run(1.0, None))  # no step inside: the conditional model
+    inside = run(4.0, (400, 999))
+    assert not torch.equal(inside, run(4.0, None)) and not torch.equal(inside, run(1.0, None))
+
+
+@pytest.mark.parametrize("name, value", [("guidance_rescale", 1.5), ("guidance_rescale", True),
+                                         ("guidance_interval", (600, 200)), ("guidance_interval", (0.5, 900)),
+                                         ("guidance_interval", (100,))])
+def test_bad_remedy_settings_are_refused(components, name, value):
+    tokenizer, text_encoder, unet, _ = components
+    empty = guidance.embed_prompts(tokenizer, text_encoder, [""])
+    with pytest.raises(ValueError, match=name):
+        guidance.sample_with_guidance(unet, make_scheduler("ddim", clip=False), empty, empty, 2.0, 2, progress=False,
+                                      **{name: value})

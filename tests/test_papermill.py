@@ -209,11 +209,11 @@ NB09 = "09_controlnet.ipynb"
 def test_notebook_09_runs_tiny_and_honours_its_parameters(require_notebook, tmp_path):
     text = stdout(run(require_notebook(NB09), tmp_path, THREADS=1, SAMPLING_STEPS=3, LIVE_TRAIN_STEPS=2,
                       LIVE_BATCH_SIZE=4, CONTROLS_PER_DIGIT=1, MEASURED_SCALES=[0.5, 2], CONDITIONING_SCALE=1.5))
-    assert re.findall(r"^scale (\S+): Chamfer \d+\.\d px, IoU \d\.\d\d, prompt adherence \d\.\d\d$", text,
+    assert re.findall(r"^scale (\S+): Chamfer \d+\.\d\d px, IoU \d\.\d\d, prompt adherence \d\.\d\d$", text,
                       re.MULTILINE) == ["0.5", "2"]
     assert "largest difference, untrained ControlNet vs none: 0.0" in text
     assert "hand-written loop = StableDiffusionControlNetPipeline" in text
-    assert "largest zero-convolution weight: True (non-zero) after 2 live steps" in text
+    assert re.search(r"zero convolution: from [1-9]\.\de-0\d to [1-9]\.\de-0\d after 2 live steps", text)
 
 
 def test_notebook_09_refuses_a_bad_parameter_by_name(require_notebook, tmp_path):

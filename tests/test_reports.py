@@ -23,6 +23,7 @@ TABLES = [
     ("benchmark_training", "training_speed", "training-speed", "Training step time on a CPU"),
     ("compare_flow_ddpm", "flow_vs_ddpm", "flow-comparison", "Flow matching against the DDPM"),
     ("evaluate_controlnet", "controlnet", "controlnet", "ControlNet: following a sketch"),
+    ("compare_guidance_remedies", "guidance_remedies", "guidance-remedies", "Remedies for over-guidance"),
 ]
 
 
