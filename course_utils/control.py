@@ -131,6 +131,27 @@ def skeleton_iou(generated: torch.Tensor, controls: torch.Tensor, tolerance: int
     return (thick_generated & thick_control).flatten(1).sum(1) / union.clamp_min(1)
 
 
+def chamfer_distance(generated: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+    """How far, in pixels, the strokes of generated digits [N, 1, H, W] (in [-1, 1]) lie from their control
+    skeletons [N, 1, H, W] (in {0, 1}), per image [N]: the symmetric Chamfer distance
+
+        d(A, B) = 1/2 (mean_{a in A} min_{b in B} |a - b| + mean_{b in B} min_{a in A} |a - b|)
+
+    between the generated digit's skeleton A and the control B (Barrow et al. 1977). 0 = the same strokes;
+    a stroke one pixel to the side adds 1. A digit with no ink at all scores the image side, H."""
+    if generated.shape != controls.shape:
+        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
+    distances = []
+    for drawn, control in zip(skeletonize(generated)[:, 0], controls[:, 0]):
+        a, b = torch.nonzero(drawn).float(), torch.nonzero(control).float()
+        if len(a) == 0 or len(b) == 0:
+            distances.append(float(generated.shape[-2]))
+            continue
+        pairwise = torch.cdist(a, b)
+        distances.append(0.5 * (pairwise.min(1).values.mean() + pairwise.min(0).values.mean()).item())
+    return torch.tensor(distances)
+
+
 # Widths of the control encoder: two stride-2 convolutions take the 32 x 32 control to the 8 x 8 latent grid,
 # the course VAE's 4x downsampling (Stable Diffusion's (16, 32, 96, 256) has three, for its 8x).
 CONDITIONING_EMBEDDING_CHANNELS = (16, 32, 64)
@@ -217,23 +238,3 @@ def build_controlnet_pipeline(controlnet=None, scheduler=None):
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
-
-def chamfer_distance(generated: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
-    """How far, in pixels, the strokes of generated digits [N, 1, H, W] (in [-1, 1]) lie from their control
-    skeletons [N, 1, H, W] (in {0, 1}), per image [N]: the symmetric Chamfer distance
-
-        d(A, B) = 1/2 (mean_{a in A} min_{b in B} |a - b| + mean_{b in B} min_{a in A} |a - b|)
-
-    between the generated digit's skeleton A and the control B (Barrow et al. 1977). 0 = the same strokes;
-    a stroke one pixel to the side adds 1. A digit with no ink at all scores the image side, H."""
-    if generated.shape != controls.shape:
-        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
-    distances = []
-    for drawn, control in zip(skeletonize(generated)[:, 0], controls[:, 0]):
-        a, b = torch.nonzero(drawn).float(), torch.nonzero(control).float()
-        if len(a) == 0 or len(b) == 0:
-            distances.append(float(generated.shape[-2]))
-            continue
-        pairwise = torch.cdist(a, b)
-        distances.append(0.5 * (pairwise.min(1).values.mean() + pairwise.min(0).values.mean()).item())
-    return torch.tensor(distances)
