@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 from course_utils.data import mnist_tensors  # noqa: E402
 from course_utils.guidance import load_text2image  # noqa: E402
 from course_utils.latents import load_vae  # noqa: E402
-from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
-from evaluate_text2image import digit_prompts, feature_spread, generate  # noqa: E402
+from course_utils.metrics import load_classifier  # noqa: E402
+from evaluate_text2image import digit_prompts, generate, real_reference, sample_quality  # noqa: E402
 from reports import publish, reproduce_command  # noqa: E402
 
 
@@ -79,28 +79,20 @@ def main(argv=None) -> int:
     tokenizer, text_encoder, unet, manifest = load_text2image()
     models, classifier = (tokenizer, text_encoder, unet, load_vae()), load_classifier()
     test_images, test_labels = mnist_tensors("test")
-    real = torch.cat([torch.nonzero(test_labels == d)[:2 * args.per_digit, 0] for d in range(10)]).reshape(10, -1)
-    real_a, real_b = real[:, :args.per_digit].flatten(), real[:, args.per_digit:].flatten()
-    real_features = classify(classifier, test_images[real_a])[0]
-    real_spread = feature_spread(real_features, test_labels[real_a])
+    _, real_features, real_spread, floor = real_reference(classifier, test_images, test_labels, args.per_digit)
     prompts, digits = digit_prompts(args.per_digit)
     settings = {"command": reproduce_command("compare_guidance_remedies.py", argv), "per_digit": args.per_digit,
                 "rescale": args.rescale, "interval": args.interval, "sampler": args.sampler, "steps": args.steps,
                 "seed": args.seed, "threads": args.threads, "machine": platform.machine(),
                 "checkpoint_sha256": manifest["files"]["unet/diffusion_pytorch_model.safetensors"]}
-    result = {"settings": settings, "rows": [],
-              "data_floor_fid": round(mnist_fid(real_features, classify(classifier, test_images[real_b])[0]), 3)}
+    result = {"settings": settings, "rows": [], "data_floor_fid": floor}
     methods = {"plain": {}, "rescale": {"guidance_rescale": args.rescale},
                "interval": {"guidance_interval": tuple(args.interval)}}
     for scale in args.scales:
         for method, remedy in methods.items():
             images, _ = generate(models, prompts, scale, args, **remedy)
-            features, probabilities = classify(classifier, images)
-            result["rows"].append({
-                "guidance_scale": scale, "method": method,
-                "adherence": round(float((probabilities.argmax(1) == digits).float().mean()), 4),
-                "mnist_fid": round(mnist_fid(real_features, features), 3),
-                "relative_spread": round(feature_spread(features, digits) / real_spread, 3)})
+            quality, _ = sample_quality(classifier, images, digits, real_features, real_spread)
+            result["rows"].append({"guidance_scale": scale, "method": method, **quality})
             print(result["rows"][-1], flush=True)
     text = markdown_table(result)
     publish(result, text, args.json, args.markdown, "guidance-remedies", heading="Remedies for over-guidance")

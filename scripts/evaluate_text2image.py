@@ -68,6 +68,28 @@ def feature_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
     return float(torch.stack([torch.cov(features[labels == d].T).trace() for d in range(10) if (labels == d).sum() > 1]).mean())
 
 
+def real_reference(classifier, test_images: torch.Tensor, test_labels: torch.Tensor, per_digit: int):
+    """What samples are measured against: two disjoint sets of ``per_digit`` real test digits of each class.
+    Returns the indices of the first set, its classifier features, its within-class spread and the data floor
+    (the MNIST FID of the second set against the first, rounded)."""
+    index = torch.cat([torch.nonzero(test_labels == d)[:2 * per_digit, 0] for d in range(10)]).reshape(10, -1)
+    first, second = index[:, :per_digit].flatten(), index[:, per_digit:].flatten()
+    features = classify(classifier, test_images[first])[0]
+    floor = round(mnist_fid(features, classify(classifier, test_images[second])[0]), 3)
+    return first, features, feature_spread(features, test_labels[first]), floor
+
+
+def sample_quality(classifier, images: torch.Tensor, digits: torch.Tensor, real_features: torch.Tensor,
+                   real_spread: float) -> tuple[dict, torch.Tensor]:
+    """Adherence to the requested ``digits``, MNIST FID and within-class spread relative to real digits, rounded,
+    and the classifier's reading of each image."""
+    features, probabilities = classify(classifier, images)
+    predicted = probabilities.argmax(dim=1)
+    return {"adherence": round(float((predicted == digits).float().mean()), 4),
+            "mnist_fid": round(mnist_fid(real_features, features), 3),
+            "relative_spread": round(feature_spread(features, digits) / real_spread, 3)}, predicted
+
+
 def markdown_table(result: dict) -> str:
     s = result["settings"]
     lines = [
@@ -112,10 +134,7 @@ def main(argv=None) -> int:
     classifier = load_classifier()
 
     test_images, test_labels = mnist_tensors("test")
-    real_index = torch.cat([torch.nonzero(test_labels == d)[:2 * args.per_digit, 0] for d in range(10)])
-    real_a, real_b = real_index.reshape(10, -1)[:, :args.per_digit].flatten(), real_index.reshape(10, -1)[:, args.per_digit:].flatten()
-    real_features_a = classify(classifier, test_images[real_a])[0]
-    real_spread = feature_spread(real_features_a, test_labels[real_a])
+    real_a, real_features_a, real_spread, floor = real_reference(classifier, test_images, test_labels, args.per_digit)
     prompts, digits = digit_prompts(args.per_digit)
     result = {
         "settings": {"per_digit": args.per_digit, "sampler": args.sampler, "steps": args.steps, "seed": args.seed,
@@ -123,17 +142,15 @@ def main(argv=None) -> int:
                      "attribute_per_digit": args.attribute_per_digit, "checkpoint_sha256": manifest["files"]["unet/diffusion_pytorch_model.safetensors"],
                      "machine": platform.processor() or platform.machine(),
                      "command": reproduce_command("evaluate_text2image.py", argv)},
-        "data_floor_fid": round(mnist_fid(real_features_a, classify(classifier, test_images[real_b])[0]), 3),
+        "data_floor_fid": floor,
         "real_ink_share": round(float((test_images[real_a] > 0).float().mean()), 4), "sweep": [], "attributes": {},
     }
     for scale in args.scales:
         images, finals = generate(models, prompts, scale, args)
-        features, probabilities = classify(classifier, images)
-        predicted = probabilities.argmax(dim=1)
-        row = {"guidance_scale": scale, "adherence": round(float((predicted == digits).float().mean()), 4),
+        quality, predicted = sample_quality(classifier, images, digits, real_features_a, real_spread)
+        row = {"guidance_scale": scale, "adherence": quality["adherence"],
                "adherence_per_digit": [round(float((predicted[digits == d] == d).float().mean()), 3) for d in range(10)],
-               "mnist_fid": round(mnist_fid(real_features_a, features), 3),
-               "relative_spread": round(feature_spread(features, digits) / real_spread, 3),
+               "mnist_fid": quality["mnist_fid"], "relative_spread": quality["relative_spread"],
                "latent_std": round(float(finals.std()), 3),
                "ink_share": round(float((images > 0).float().mean()), 4)}
         result["sweep"].append(row)
