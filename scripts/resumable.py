@@ -36,6 +36,11 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
+def learning_rate(step: int, base_lr: float, warmup: int) -> float:
+    """Linear warm-up, then constant: a constant rate keeps runs of any length comparable."""
+    return base_lr * min(1.0, (step + 1) / max(1, warmup))
+
+
 class TrainingRun:
     """The resumable state of one training run; resumes from ``run_dir/state.pt`` when it exists."""
 

@@ -35,7 +35,7 @@ from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.text import tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, step_generator  # noqa: E402
+from resumable import TrainingRun, learning_rate, step_generator  # noqa: E402
 from train_text2image import batch_captions, caption_levels  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def main(argv=None):
         index = torch.randint(0, len(latents), (args.batch_size,), generator=generator)
         prompts = drop_prompts(batch_captions(labels, levels, index.tolist(), step_rng), args.drop_rate, step_rng)
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (run.step + 1) / args.warmup)
+            group["lr"] = learning_rate(run.step, args.lr, args.warmup)
         with torch.no_grad():
             embeddings = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
         loss = controlnet_loss(unet, controlnet, latents[index], controls[index], embeddings, alpha_bar, generator)

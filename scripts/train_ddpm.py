@@ -40,7 +40,7 @@ from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, step_generator  # noqa: E402
+from resumable import TrainingRun, learning_rate, step_generator  # noqa: E402
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
@@ -129,11 +129,6 @@ def run_settings(args) -> dict:
     """What defines the weights a run produces: a resume with other values is refused."""
     return {key: str(value) for key, value in vars(args).items()
             if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype")}
-
-
-def learning_rate(step: int, base_lr: float, warmup: int) -> float:
-    """Linear warm-up, then constant: a constant rate keeps runs of any length comparable."""
-    return base_lr * min(1.0, (step + 1) / max(1, warmup))
 
 
 def main(argv=None):

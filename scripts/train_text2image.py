@@ -36,7 +36,7 @@ from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_co
 from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, step_generator  # noqa: E402
+from resumable import TrainingRun, learning_rate, step_generator  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -101,7 +101,7 @@ def main(argv=None):
         prompts = batch_captions(labels, levels, index.tolist(), step_rng)
         token_ids = tokenize(tokenizer, drop_prompts(prompts, args.drop_rate, step_rng))
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (run.step + 1) / args.warmup)
+            group["lr"] = learning_rate(run.step, args.lr, args.warmup)
         timesteps = torch.randint(0, len(alpha_bar), (args.batch_size,), generator=generator)
         noise = torch.randn(latents[index].shape, generator=generator)
         noisy = q_sample(latents[index], timesteps, noise, alpha_bar)
