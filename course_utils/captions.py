@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .validation import check_images, check_integer, check_number, check_tensor
+
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ATTRIBUTES = ("thickness", "slant", "size")
 # words for the bottom and the top third of each attribute
@@ -30,10 +32,40 @@ TEMPLATES = ("a handwritten {word}", "the digit {digit}", "the number {word}", "
 ATTRIBUTE_TEMPLATES = ("a {adjectives} {word}", "the digit {digit}, {adjectives}", "a {adjectives} handwritten {word}",
                        "the number {word}, {adjectives}")
 INK_THRESHOLD = 0.5  # on [0, 1] intensities
+LABEL_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64)  # uint8 would index as a mask
+
+
+def _check_attributes(attributes) -> int:
+    """``attributes`` is a non-empty dict of 1-D tensors of one length, as :func:`measure_attributes` returns; -> N."""
+    if not isinstance(attributes, dict) or not attributes:
+        raise TypeError(f"attributes must be a non-empty dict of [N] tensors (from measure_attributes), "
+                        f"got {type(attributes).__name__}")
+    for name, values in attributes.items():
+        check_tensor(f"attributes[{name!r}]", values, dims=1)
+    lengths = {len(values) for values in attributes.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"attributes must all have one length, got lengths {sorted(lengths)}")
+    return lengths.pop()
+
+
+def _check_labels(labels, count: int) -> None:
+    """``labels`` is a 1-D integer tensor of ``count`` digit classes 0..9 (a data-dependent check: once per dataset)."""
+    check_tensor("labels", labels, dims=1)
+    if labels.dtype not in LABEL_DTYPES:
+        raise TypeError(f"labels must be an integer tensor ({', '.join(map(str, LABEL_DTYPES))}), "
+                        f"got dtype {labels.dtype}")
+    if len(labels) != count:
+        raise ValueError(f"labels must have one label per image ({count}), got {len(labels)}")
+    if len(labels) and not 0 <= labels.min() <= labels.max() <= 9:
+        raise ValueError(f"labels must be digit classes in [0, 9], got values in "
+                         f"[{labels.min().item()}, {labels.max().item()}]")
 
 
 def ink_masks(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1], [N, 1, H, W] -> boolean ink masks [N, H, W]."""
+    check_images("images", images, channels=1)
+    if not torch.isfinite(images).all():  # NaN is never ink: a NaN image would pass for a blank one
+        raise ValueError("images must hold numbers in [-1, 1], got NaN or infinity")
     return (images[:, 0] + 1) / 2 > INK_THRESHOLD
 
 
@@ -73,7 +105,7 @@ def ink_size(images: torch.Tensor) -> torch.Tensor:
     rows, cols = ink.any(2), ink.any(1)
 
     def extent(lines: torch.Tensor) -> torch.Tensor:
-        index = torch.arange(lines.shape[1])
+        index = torch.arange(lines.shape[1], device=lines.device)
         first = torch.where(lines, index, lines.shape[1]).min(1).values
         last = torch.where(lines, index, -1).max(1).values
         return (last - first + 1).clamp_min(0)
@@ -89,11 +121,11 @@ def measure_attributes(images: torch.Tensor) -> dict[str, torch.Tensor]:
 def class_terciles(attributes: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """The 1/3 and 2/3 quantiles of each attribute within each digit class -> ``{name: [10, 2]}``
     (a class with no images gets the quantiles of all of them)."""
-    quantiles = torch.tensor([1 / 3, 2 / 3])
+    _check_labels(labels, _check_attributes(attributes))
 
     def terciles(values: torch.Tensor, digit: int) -> torch.Tensor:
-        in_class = values[labels == digit]
-        return torch.quantile(in_class if len(in_class) else values, quantiles)
+        in_class = values[labels.to(values.device) == digit]
+        return torch.quantile(in_class if len(in_class) else values, torch.tensor([1 / 3, 2 / 3], device=values.device))
 
     return {name: torch.stack([terciles(values, digit) for digit in range(10)]) for name, values in attributes.items()}
 
@@ -101,6 +133,16 @@ def class_terciles(attributes: dict[str, torch.Tensor], labels: torch.Tensor) ->
 def attribute_levels(attributes: dict[str, torch.Tensor], labels: torch.Tensor,
                      terciles: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """-1 (bottom third of its class), 0 (middle) or +1 (top third), per attribute and image."""
+    _check_labels(labels, _check_attributes(attributes))
+    if not isinstance(terciles, dict):
+        raise TypeError(f"terciles must be a dict of [10, 2] tensors (from class_terciles), "
+                        f"got {type(terciles).__name__}")
+    missing = [name for name in attributes if name not in terciles]
+    if missing:
+        raise ValueError(f"terciles must have an entry for each attribute ({', '.join(attributes)}), "
+                         f"missing {', '.join(map(repr, missing))}")
+    for name in attributes:
+        check_tensor(f"terciles[{name!r}]", terciles[name], shape=(10, 2))
     levels = {}
     for name, values in attributes.items():
         low, high = terciles[name][labels, 0], terciles[name][labels, 1]
@@ -111,8 +153,16 @@ def attribute_levels(attributes: dict[str, torch.Tensor], labels: torch.Tensor,
 def caption(label: int, levels: dict[str, int], rng: np.random.Generator, attribute_rate: float = 0.7) -> str:
     """One caption for a digit: its label in words or numerals, and with probability ``attribute_rate``
     words for those of its attributes that are not middling (``levels[name]`` is -1, 0 or +1)."""
-    if not 0 <= label <= 9:
-        raise ValueError(f"label must be in [0, 9], got {label!r}")
+    check_integer("label", label, 0, 9)
+    if not isinstance(levels, dict):
+        raise TypeError(f"levels must be a dict {{attribute name: -1, 0 or 1}}, got {type(levels).__name__}")
+    unknown = [name for name in levels if name not in ATTRIBUTE_WORDS]
+    if unknown or any(level not in (-1, 0, 1) for level in levels.values()):
+        raise ValueError(f"levels must map names among {', '.join(ATTRIBUTES)} to -1, 0 or 1, got {levels!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), "
+                        f"got {rng!r} ({type(rng).__name__})")
+    check_number("attribute_rate", attribute_rate, 0, 1)
     fields = {"word": NUMBER_WORDS[label], "digit": str(label)}
     adjectives = [ATTRIBUTE_WORDS[name][int(level > 0)][rng.integers(2)]
                   for name, level in levels.items() if level != 0]
@@ -127,6 +177,7 @@ def caption(label: int, levels: dict[str, int], rng: np.random.Generator, attrib
 def caption_dataset(images: torch.Tensor, labels: torch.Tensor, seed: int = 0,
                     terciles: dict[str, torch.Tensor] | None = None) -> list[str]:
     """A caption for every image (terciles measured on ``images`` unless given)."""
+    check_integer("seed", seed, 0, 2**32 - 1)
     attributes = measure_attributes(images)
     terciles = terciles if terciles is not None else class_terciles(attributes, labels)
     levels = attribute_levels(attributes, labels, terciles)

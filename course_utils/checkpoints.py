@@ -9,23 +9,52 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from .data import DATA_DIR, sha256_of
+from .data import DATA_DIR, _as_path, sha256_of
 
 
 class CheckpointError(RuntimeError):
     """A shipped checkpoint is missing or does not match its manifest."""
 
 
+def _json_text(name: str, value: Any, **options) -> str:
+    """``json.dumps(value, **options)``; a value JSON cannot hold is a TypeError naming ``name``."""
+    try:
+        return json.dumps(value, **options)
+    except (TypeError, ValueError) as error:  # a tensor or array, keys of mixed types, a circular reference
+        raise TypeError(f"{name} must hold only JSON values (dicts with str keys, lists, str, numbers, bool, "
+                        f"None): {error}") from None
+
+
+def _check_name(name: Any) -> None:
+    """A checkpoint's name: a non-empty string such as ``"ddpm_mnist"``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a checkpoint name such as 'ddpm_mnist', got {name!r} ({type(name).__name__})")
+
+
+def _restore_command(path: Path, root: Path = DATA_DIR.parent) -> str:
+    """The command that restores a shipped file from the course's git history."""
+    return f"git checkout -- {path.relative_to(root) if path.is_relative_to(root) else path}"
+
+
+def _restore_hint(path: Path) -> str:
+    return f"Restore it with `{_restore_command(path)}` or re-clone the course."
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename, so that a crash
     never leaves a half-written file where a complete one is expected."""
-    path = Path(path)
+    path = _as_path("path", path)
+    if path.is_dir():
+        raise ValueError(f"path must be a file path, got the folder {path}")
+    if not callable(write):
+        raise TypeError(f"write must be a function of the temporary path that writes the file, got {write!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -42,39 +71,67 @@ def atomic_write(path: Path, write) -> None:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as indented JSON, atomically."""
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+    if not isinstance(data, dict):
+        raise TypeError(f"data must be a dict, got {type(data).__name__}")
+    text = _json_text("data", data, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def save_weights(state_dict: dict[str, torch.Tensor], path: Path, config: dict[str, Any]) -> str:
     """Save tensors as safetensors with ``config`` (JSON) in the header metadata; returns the SHA-256."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a dict of tensors (model.state_dict()), got {type(state_dict).__name__}")
+    not_tensors = [name for name, tensor in state_dict.items() if not torch.is_tensor(tensor)]
+    if not_tensors:
+        raise TypeError(f"state_dict must hold only tensors, got {type(state_dict[not_tensors[0]]).__name__} "
+                        f"for {not_tensors[0]!r}")
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    metadata = {"config": _json_text("config", config)}
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state_dict.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"config": json.dumps(config)}))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     return sha256_of(Path(path))
 
 
 def manifest_path(weights_path: Path) -> Path:
-    return Path(weights_path).with_suffix(".json")
+    path = _as_path("weights_path", weights_path)
+    if not path.name:
+        raise ValueError(f"weights_path must name a file, got {weights_path!r}")
+    return path.with_suffix(".json")
 
 
 def load_manifest(weights_path: Path) -> dict[str, Any]:
     path = manifest_path(weights_path)
+    restore = _restore_hint(path)
     if not path.is_file():
-        raise CheckpointError(f"The manifest {path} is missing.")
-    return json.loads(path.read_text())
+        raise CheckpointError(f"The manifest {path} is missing. {restore}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8 text, not JSON
+        raise CheckpointError(f"The manifest {path} cannot be read as JSON: {error}. {restore}") from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"The manifest {path} is damaged: it holds a {type(manifest).__name__}, not a JSON "
+                              f"object. {restore}")
+    return manifest
 
 
 def load_weights(name: str, data_dir: Path = DATA_DIR) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load the shipped checkpoint ``data/NAME.safetensors`` after checking it against its manifest.
+    """Load the shipped checkpoint ``data/NAME.safetensors`` (``data_dir``, a Path or a str, may name another folder)
+    after checking it against its manifest.
 
     Returns ``(state_dict, manifest)``. A missing or corrupt file raises :class:`CheckpointError` naming
     the command (from the manifest) that rebuilds it.
     """
-    path = Path(data_dir) / f"{name}.safetensors"
-    try:
-        manifest = load_manifest(path)
-    except CheckpointError as error:
-        raise CheckpointError(f"{error} Restore it with `git checkout -- data/` or re-clone the course.") from None
-    rebuild = f"Rebuild it with `{manifest['command']}` (or restore it with `git checkout -- {path.relative_to(data_dir.parent) if path.is_relative_to(data_dir.parent) else path}`)."
+    _check_name(name)
+    data_dir = _as_path("data_dir", data_dir)
+    path = data_dir / f"{name}.safetensors"
+    manifest = load_manifest(path)
+    lacking = [key for key in ("command", "sha256") if not isinstance(manifest.get(key), str)]
+    if lacking:
+        raise CheckpointError(f"The manifest {manifest_path(path)} is damaged: it has no {' or '.join(lacking)}. "
+                              f"{_restore_hint(manifest_path(path))}")
+    rebuild = (f"Rebuild it with `{manifest['command']}` "
+               f"(or restore it with `{_restore_command(path, data_dir.parent)}`).")
     if not path.is_file():
         raise CheckpointError(f"The checkpoint {path} is missing. {rebuild}")
     actual = sha256_of(path)
@@ -90,11 +147,17 @@ def stored_config(name: str, data_dir: Path = DATA_DIR) -> dict[str, Any]:
     """The configuration saved inside ``data/NAME.safetensors`` (its header metadata): what defines the model
     (widths, schedule, prediction target). Unlike the JSON manifest beside it, it is covered by the file's
     SHA-256, so call this after :func:`load_weights` has verified the file."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    path = Path(data_dir) / f"{name}.safetensors"
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    _check_name(name)
+    path = _as_path("data_dir", data_dir) / f"{name}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"The checkpoint {path} is missing. {_restore_hint(path)}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except SafetensorError as error:
+        raise CheckpointError(f"The checkpoint {path} is damaged ({error}). {_restore_hint(path)}") from None
     if "config" not in metadata:
         raise CheckpointError(f"The checkpoint {path} stores no configuration in its metadata; rebuild it with "
                               f"the command in {manifest_path(path).name}.")

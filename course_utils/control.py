@@ -17,11 +17,81 @@ stroke's width; unlike an edge map (two outlines per stroke) it can be drawn by 
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch.nn import functional as F
 
+from .runtime import random_integers, random_normal
+from .validation import check_generator, check_images, check_integer, check_number, check_tensor
+
 # The 8 neighbours x1..x8 of a pixel in Guo & Hall's order: east, then counter-clockwise (row, column offsets).
 _NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
+
+
+def _check_batch(name: str, images) -> None:
+    """A batch of one-channel images [N, 1, H, W] (digits, skeletons, controls)."""
+    check_tensor(name, images)
+    if images.dim() != 4 or images.shape[1] != 1:
+        raise ValueError(f"{name} must be [N, 1, H, W], got shape {tuple(images.shape)}")
+
+
+def _check_pair(generated, controls) -> None:
+    """Generated digits and their control skeletons in {0, 1}, [N, 1, H, W] both."""
+    _check_batch("generated", generated)
+    _check_batch("controls", controls)
+    if generated.shape != controls.shape:
+        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
+    if ((controls != 0) & (controls != 1)).any():
+        raise ValueError("controls must be skeletons in {0, 1} (control.skeletonize), got other values: digits in "
+                         "[-1, 1] go in generated")
+
+
+def _check_unet(unet) -> None:
+    from diffusers import UNet2DConditionModel
+
+    if not isinstance(unet, UNet2DConditionModel):
+        raise TypeError(f"unet must be a diffusers UNet2DConditionModel (the text-to-image UNet of "
+                        f"guidance.load_text2image), got {type(unet).__name__}")
+
+
+def _check_controlnet(name: str, controlnet) -> None:
+    from diffusers import ControlNetModel
+
+    if not isinstance(controlnet, ControlNetModel):
+        raise TypeError(f"{name} must be a diffusers ControlNetModel (control.make_controlnet or "
+                        f"control.load_controlnet), got {type(controlnet).__name__}")
+
+
+def _check_step_inputs(controlnet, sample_name: str, sample, embeddings, control_name: str, control) -> None:
+    """What the ControlNet reads at one step, by shape only (no values: this runs at every sampling step):
+    ``sample`` [N, C, h, w] with the ControlNet's C, ``embeddings`` [N, L, E], and ``control`` [N or 1, c, H, W]
+    with the ControlNet's c and H, W the latent grid h, w times the control encoder's downsampling."""
+    _check_controlnet("controlnet", controlnet)
+    config = controlnet.config
+    check_tensor(sample_name, sample, dims=4, floating=True, shape=(None, config.in_channels, None, None))
+    check_tensor("embeddings", embeddings, dims=3, floating=True)
+    if len(embeddings) != len(sample):
+        raise ValueError(f"embeddings must hold one sequence per image of {sample_name} ({len(sample)}), got shape "
+                         f"{tuple(embeddings.shape)}")
+    check_tensor(control_name, control, dims=4)
+    factor = 2 ** (len(config.conditioning_embedding_out_channels) - 1)
+    expected = (config.conditioning_channels, sample.shape[2] * factor, sample.shape[3] * factor)
+    if len(control) not in (1, len(sample)) or tuple(control.shape[1:]) != expected:
+        raise ValueError(f"{control_name} must be [{len(sample)}, {', '.join(map(str, expected))}] ({factor} x the "
+                         f"{sample_name} grid: pad 28 x 28 skeletons with control.pad_control), got shape "
+                         f"{tuple(control.shape)}")
+
+
+def _check_timestep(timestep, batch: int) -> None:
+    """A number, or a tensor of one timestep or one per image (by shape: no ``.item()`` at every step)."""
+    if isinstance(timestep, numbers.Real) and not isinstance(timestep, bool):
+        return
+    if not torch.is_tensor(timestep):
+        raise TypeError(f"timestep must be a number or a tensor of timesteps, got {timestep!r} "
+                        f"({type(timestep).__name__})")
+    if timestep.dim() > 1 or (timestep.dim() == 1 and len(timestep) not in (1, batch)):
+        raise ValueError(f"timestep must be one timestep or one per image ({batch}), got shape {tuple(timestep.shape)}")
 
 
 def _neighbours(mask: torch.Tensor) -> torch.Tensor:
@@ -58,8 +128,8 @@ def skeletonize(images: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
     ``threshold`` (ink), thinned to one-pixel-wide, 8-connected lines by Guo & Hall's two alternating
     sub-iterations until neither deletes a pixel ("Parallel thinning with two-subiteration algorithms",
     CACM 1989, algorithm A1). Equals ``skimage.morphology.thin`` (``tests/test_control.py``)."""
-    if images.dim() != 4 or images.shape[1] != 1:
-        raise ValueError(f"images must be [N, 1, H, W], got shape {tuple(images.shape)}")
+    _check_batch("images", images)
+    check_number("threshold", threshold, -1.0, 1.0)
     mask = (images[:, 0] > threshold).to(torch.uint8)
     while True:
         thinned = _thinning_pass(_thinning_pass(mask, first=True), first=False)
@@ -73,11 +143,13 @@ def pad_control(skeletons: torch.Tensor) -> torch.Tensor:
     background like the digits the VAE reads (``latents.pad_to_32``), so a control pixel sits over its digit pixel."""
     from .latents import PADDING
 
+    check_tensor("skeletons", skeletons, shape=(None, 1, 28, 28))
     return F.pad(skeletons, (PADDING,) * 4, value=0.0)
 
 
 def digit_controls(digits: torch.Tensor) -> torch.Tensor:
     """MNIST digits [N, 1, 28, 28] in [-1, 1] -> their skeletons as control images [N, 1, 32, 32] in {0, 1}."""
+    check_images("digits", digits, size=28, channels=1)
     return pad_control(skeletonize(digits))
 
 
@@ -86,13 +158,19 @@ def draw_strokes(strokes: list[list[tuple[float, float]]], size: int = 28) -> to
     image) -> a one-pixel-wide drawing [1, 1, size, size] in {0, 1}. Each segment is sampled every quarter
     pixel and rounded to the pixel grid, then thinned like a digit's skeleton, so sketches and skeletons
     are drawn with the same pen."""
-    if not strokes or not all(len(stroke) >= 2 for stroke in strokes):
+    if not isinstance(strokes, (list, tuple)):
+        raise TypeError(f"strokes must be a list of polylines, got {type(strokes).__name__}")
+    if not strokes or not all(hasattr(stroke, "__len__") and len(stroke) >= 2 for stroke in strokes):
         raise ValueError("strokes must be a non-empty list of polylines, each of at least 2 (x, y) points")
+    check_integer("size", size, 2, 1024)
     canvas = torch.zeros(size, size)
     for stroke in strokes:
-        points = torch.tensor(stroke, dtype=torch.float32)
+        try:
+            points = torch.tensor(stroke, dtype=torch.float32)
+        except (TypeError, ValueError):  # not numbers, or points of different lengths
+            raise TypeError(f"strokes must be polylines of (x, y) points, got {stroke!r}") from None
         if points.dim() != 2 or points.shape[1] != 2 or not ((points >= 0) & (points <= size - 1)).all():
-            raise ValueError(f"each point must be (x, y) with 0 <= x, y <= {size - 1}, got {stroke!r}")
+            raise ValueError(f"strokes must be polylines of (x, y) points with 0 <= x, y <= {size - 1}, got {stroke!r}")
         for start, end in zip(points[:-1], points[1:]):
             steps = int(torch.linalg.vector_norm(end - start) * 4) + 1
             line = start + torch.linspace(0, 1, steps + 1)[:, None] * (end - start)
@@ -120,10 +198,8 @@ def skeleton_iou(generated: torch.Tensor, controls: torch.Tensor, tolerance: int
     (in [-1, 1]) and its control skeleton [N, 1, 28, 28] (in {0, 1}) are each thickened by ``tolerance`` pixels
     (a (2 t + 1)-square max filter), and the score is their intersection over union, per image [N]:
     1 = the same strokes within the tolerance, 0 = no stroke in common."""
-    if generated.shape != controls.shape:
-        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
-    if not isinstance(tolerance, int) or isinstance(tolerance, bool) or not 0 <= tolerance <= 5:
-        raise ValueError(f"tolerance must be an integer in [0, 5] pixels, got {tolerance!r}")
+    check_integer("tolerance", tolerance, 0, 5)
+    _check_pair(generated, controls)
     size = 2 * tolerance + 1
     thick_generated = F.max_pool2d(skeletonize(generated), size, stride=1, padding=tolerance) > 0
     thick_control = F.max_pool2d(controls.float(), size, stride=1, padding=tolerance) > 0
@@ -139,8 +215,7 @@ def chamfer_distance(generated: torch.Tensor, controls: torch.Tensor) -> torch.T
 
     between the generated digit's skeleton A and the control B (Barrow et al. 1977). 0 = the same strokes;
     a stroke one pixel to the side adds 1. A digit with no ink at all scores the image side, H."""
-    if generated.shape != controls.shape:
-        raise ValueError(f"generated {tuple(generated.shape)} and controls {tuple(controls.shape)} differ in shape")
+    _check_pair(generated, controls)
     distances = []
     for drawn, control in zip(skeletonize(generated)[:, 0], controls[:, 0]):
         a, b = torch.nonzero(drawn).float(), torch.nonzero(control).float()
@@ -163,6 +238,7 @@ def make_controlnet(unet):
     encoder for a one-channel control and the zero convolutions (:func:`zero_convolutions`)."""
     from diffusers import ControlNetModel
 
+    _check_unet(unet)
     return ControlNetModel.from_unet(unet, conditioning_channels=1,
                                      conditioning_embedding_out_channels=CONDITIONING_EMBEDDING_CHANNELS)
 
@@ -171,6 +247,7 @@ def zero_convolutions(controlnet) -> list[torch.nn.Conv2d]:
     """The convolutions that start at zero: the last layer of the control encoder (whose output is added to the
     copy's input features) and the 1x1 convolution after each down-block output and after the middle block
     (whose outputs are the residuals the frozen UNet adds)."""
+    _check_controlnet("controlnet", controlnet)
     return [controlnet.controlnet_cond_embedding.conv_out, *controlnet.controlnet_down_blocks,
             controlnet.controlnet_mid_block]
 
@@ -181,9 +258,9 @@ def controlnet_residuals(controlnet, model_input: torch.Tensor, timestep, embedd
     one residual per skip connection (``down_block_additional_residuals``) and one for the middle block,
     each already multiplied by ``conditioning_scale`` (0 = no control; the pipeline's
     ``controlnet_conditioning_scale``)."""
-    if not isinstance(conditioning_scale, (int, float)) or isinstance(conditioning_scale, bool) \
-            or not 0.0 <= conditioning_scale <= 5.0:
-        raise ValueError(f"conditioning_scale must be a number in [0, 5], got {conditioning_scale!r}")
+    _check_step_inputs(controlnet, "model_input", model_input, embeddings, "control", control)
+    _check_timestep(timestep, len(model_input))
+    check_number("conditioning_scale", conditioning_scale, 0.0, 5.0)
     down, middle = controlnet(model_input, timestep, encoder_hidden_states=embeddings, controlnet_cond=control,
                               conditioning_scale=conditioning_scale, return_dict=False)
     return {"down_block_additional_residuals": down, "mid_block_additional_residual": middle}
@@ -197,11 +274,15 @@ def controlnet_loss(unet, controlnet, latents: torch.Tensor, controls: torch.Ten
 
     where eps_theta is the frozen UNet with the ControlNet's residuals added. Gradients reach only the ControlNet
     when the UNet's parameters are frozen (``requires_grad_(False)``); they still flow *through* the UNet.
-    Timesteps and noise are drawn on the latents' device, so ``generator`` must live there too."""
+    Timesteps and noise are drawn on ``generator``'s device and moved to the latents' (``runtime.random_normal``)."""
     from .schedules import q_sample
 
-    timesteps = torch.randint(0, len(alpha_bar), (len(latents),), generator=generator, device=latents.device)
-    noise = torch.randn(latents.shape, generator=generator, device=latents.device)
+    _check_unet(unet)
+    _check_step_inputs(controlnet, "latents", latents, embeddings, "controls", controls)
+    check_tensor("alpha_bar", alpha_bar, dims=1, floating=True)
+    check_generator("generator", generator)
+    timesteps = random_integers(len(alpha_bar), len(latents), generator, latents.device)
+    noise = random_normal(latents.shape, generator, latents.device)
     noisy = q_sample(latents, timesteps, noise, alpha_bar.to(latents.device))
     residuals = controlnet_residuals(controlnet, noisy, timesteps, embeddings, controls)
     return torch.mean((unet(noisy, timesteps, encoder_hidden_states=embeddings, **residuals).sample - noise) ** 2)
@@ -227,10 +308,15 @@ def build_controlnet_pipeline(controlnet=None, scheduler=None):
     """The course's parts and a ControlNet (default: the shipped one) as a
     ``diffusers.StableDiffusionControlNetPipeline``: the same VAE, tokenizer, text encoder, UNet and sampler
     as ``pipeline.build_course_pipeline``, read from ``data/course_pipeline`` (no second copy of their weights)."""
-    from diffusers import StableDiffusionControlNetPipeline
+    from diffusers import SchedulerMixin, StableDiffusionControlNetPipeline
 
     from .pipeline import build_course_pipeline
 
+    if controlnet is not None:
+        _check_controlnet("controlnet", controlnet)
+    if scheduler is not None and not isinstance(scheduler, SchedulerMixin):
+        raise TypeError(f"scheduler must be a diffusers scheduler (e.g. samplers.make_scheduler('ddim')) or None, "
+                        f"got {scheduler!r}")
     parts = build_course_pipeline(scheduler).components
     pipe = StableDiffusionControlNetPipeline(**{name: parts[name] for name in (
         "vae", "text_encoder", "tokenizer", "unet", "scheduler", "safety_checker", "feature_extractor")},

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .validation import check_choice, check_tensor
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_DIR = DATA_DIR / "mnist"
@@ -38,8 +42,17 @@ class DataFileError(RuntimeError):
     """A bundled data file is missing, corrupt or malformed."""
 
 
+def _as_path(name: str, value) -> Path:
+    """``value`` (a str or ``os.PathLike``) as a ``Path``; anything else is a TypeError naming ``name``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {value!r} ({type(value).__name__})")
+    return Path(value)
+
+
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    if _as_path("path", path).is_dir():
+        raise ValueError(f"path must be a file, got the folder {path}")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -49,9 +62,8 @@ def sha256_of(path: Path) -> str:
 
 def verified_path(name: str, directory: Path = MNIST_DIR) -> Path:
     """Return ``directory / name`` after checking that it exists and has the expected SHA-256."""
-    path = Path(directory) / name
-    if name not in MNIST_SHA256:
-        raise ValueError(f"name must be one of {sorted(MNIST_SHA256)}, got {name!r}")
+    check_choice("name", name, sorted(MNIST_SHA256))
+    path = _as_path("directory", directory) / name
     if not path.is_file():
         raise DataFileError(f"MNIST file {path} is missing. {REPAIR_HINT}")
     actual = sha256_of(path)
@@ -65,8 +77,13 @@ def verified_path(name: str, directory: Path = MNIST_DIR) -> Path:
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse a gzip idx file into a uint8 array of shape (count,) or (count, rows, cols)."""
-    with gzip.open(path, "rb") as handle:
-        raw = handle.read()
+    if not _as_path("path", path).is_file():
+        raise DataFileError(f"{path} is missing (or not a file). {REPAIR_HINT}")
+    try:
+        with gzip.open(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as error:  # not gzip, cut short, damaged, unreadable
+        raise DataFileError(f"{path} is not a readable gzip file ({error}). {REPAIR_HINT}") from None
     magic = int.from_bytes(raw[0:4], "big")
     dims = {2049: 1, 2051: 3}.get(magic)
     if dims is None:
@@ -83,8 +100,7 @@ def load_mnist(split: str = "train", directory: Path = MNIST_DIR) -> tuple[np.nd
 
     ``split`` is ``"train"`` (60,000 digits) or ``"test"`` (10,000 digits).
     """
-    if split not in SPLIT_FILES:
-        raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}")
+    check_choice("split", split, sorted(SPLIT_FILES))
     image_file, label_file = SPLIT_FILES[split]
     images = read_idx(verified_path(image_file, directory))
     labels = read_idx(verified_path(label_file, directory))
@@ -93,11 +109,19 @@ def load_mnist(split: str = "train", directory: Path = MNIST_DIR) -> tuple[np.nd
 
 def to_model_range(images: np.ndarray) -> torch.Tensor:
     """uint8 images [N, 28, 28] -> float tensor [N, 1, 28, 28] in [-1, 1], the range diffusion models use."""
+    if not isinstance(images, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"images must be a uint8 array [N, 28, 28] (as load_mnist returns), got "
+                        f"{type(images).__name__}")
+    if images.dtype not in (np.uint8, torch.uint8):
+        raise TypeError(f"images must be uint8 in 0..255 (as load_mnist returns), got dtype {images.dtype}")
+    if images.ndim != 3:
+        raise ValueError(f"images must be [N, 28, 28] (as load_mnist returns), got shape {tuple(images.shape)}")
     return torch.tensor(images, dtype=torch.float32).div_(127.5).sub_(1.0).unsqueeze(1)  # in place: one copy
 
 
 def to_pixel_range(images: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`to_model_range`, clamped: [-1, 1] -> [0, 1] for display."""
+    check_tensor("images", images, floating=True)
     return images.add(1.0).div(2.0).clamp(0.0, 1.0)
 
 

@@ -15,13 +15,18 @@ posterior q(x_{t'} | x_t, x_0) of an earlier step t' < t. ``ddpm_step`` is the s
 from __future__ import annotations
 
 import copy
+import json
+import math
+import numbers
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .schedules import q_sample
-from .validation import check_choice, check_integer, check_number
+from .runtime import random_integers, random_normal
+from .schedules import check_alpha_bar, check_num_timesteps, q_sample
+from .validation import (check_bool, check_choice, check_generator, check_images, check_integer, check_number,
+                         check_same_shape, check_sizes, check_tensor)
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -29,6 +34,23 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 def check_prediction_type(prediction_type: str) -> None:
     check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
+
+
+def _check_abar_t(abar_t: torch.Tensor | float, like: torch.Tensor) -> None:
+    """``abar_t`` is a number in (0, 1], or a floating-point tensor holding one value or one per image of ``like``.
+    A tensor's values are not read here (that would synchronise a GPU at every step)."""
+    if isinstance(abar_t, numbers.Real) and not isinstance(abar_t, bool):
+        check_number("abar_t", float(abar_t), 0, 1, open_low=True)
+    elif not torch.is_tensor(abar_t) or not abar_t.is_floating_point():
+        got = f"dtype {abar_t.dtype}" if torch.is_tensor(abar_t) else f"{abar_t!r} ({type(abar_t).__name__})"
+        raise TypeError(f"abar_t must be a number in (0, 1] or a floating-point tensor such as alpha_bar[t] "
+                        f"(not the timesteps t themselves), got {got}")
+    elif abar_t.dim() > 0 and abar_t.numel() not in (1, like.shape[0]):
+        raise ValueError(f"abar_t must hold one value, or one per image ({like.shape[0]}), got shape {tuple(abar_t.shape)}")
+
+
+def _check_image_shape(image_shape: tuple[int, ...]) -> None:
+    check_sizes("image_shape", image_shape, length=3, minimum=1)  # (channels, height, width)
 
 
 def _broadcast(abar_t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -42,6 +64,9 @@ def training_target(x0: torch.Tensor, noise: torch.Tensor, abar_t: torch.Tensor,
     """What the network learns to output for x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps:
     eps ("epsilon"), v = sqrt(abar) eps - sqrt(1 - abar) x_0 ("v_prediction"), or x_0 ("sample")
     (``diffusers.DDPMScheduler.get_velocity`` computes the same v)."""
+    check_tensor("x0", x0, floating=True)
+    check_same_shape("noise", noise, "x0", x0)
+    _check_abar_t(abar_t, x0)
     check_prediction_type(prediction_type)
     if prediction_type == "epsilon":
         return noise
@@ -61,7 +86,12 @@ def predicted_x0_and_eps(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: 
     Dividing by a (for epsilon) or s (for sample) is what magnifies errors at the ends of the schedule:
     1 / a is about 20,000 at t = 999 of the cosine schedule. v divides by neither.
     """
+    check_tensor("x_t", x_t, floating=True)
+    check_same_shape("model_output", model_output, "x_t", x_t)
+    _check_abar_t(abar_t, x_t)
     check_prediction_type(prediction_type)
+    if prediction_type == "sample" and not torch.is_tensor(abar_t) and abar_t == 1:
+        raise ValueError("abar_t must be below 1 for prediction_type 'sample' (eps_hat divides by sqrt(1 - abar_t)), got 1")
     abar = _broadcast(abar_t, x_t)
     a, s = abar.sqrt(), (1 - abar).sqrt()
     if prediction_type == "epsilon":
@@ -76,10 +106,12 @@ def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
     """The simple loss L = E_{t, eps} || target - f_theta(x_t, t) ||^2 on a batch ``x0``, where the
     target is eps, v or x_0 (:func:`training_target`). t and eps are drawn on ``generator``'s device and
     moved to ``x0``'s, so a seeded CPU generator gives the same draw whatever device trains."""
-    draw_device = generator.device if generator is not None else x0.device
-    timesteps = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=generator, device=draw_device)
-    noise = torch.randn(x0.shape, generator=generator, device=draw_device, dtype=x0.dtype)
-    timesteps, noise = timesteps.to(x0.device), noise.to(x0.device)
+    check_images("x0", x0)
+    check_alpha_bar(alpha_bar)
+    check_generator("generator", generator)
+    check_prediction_type(prediction_type)
+    timesteps = random_integers(len(alpha_bar), x0.shape[0], generator, x0.device)
+    noise = random_normal(x0.shape, generator, x0.device, x0.dtype)
     alpha_bar = alpha_bar.to(x0.device)
     x_t = q_sample(x0, timesteps, noise, alpha_bar)
     target = training_target(x0, noise, alpha_bar[timesteps], prediction_type)
@@ -95,7 +127,7 @@ class EMA:
     """
 
     def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not 0.0 < decay < 1.0:
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.decay = decay
         self.num_updates = 0
@@ -112,6 +144,7 @@ class EMA:
 def inference_timesteps(num_train_timesteps: int, num_inference_steps: int) -> torch.Tensor:
     """The decreasing timesteps a sampler visits: t_i = i * (T // N), i = N-1..0 ("leading" spacing,
     ``diffusers.DDPMScheduler.set_timesteps``)."""
+    check_num_timesteps(num_train_timesteps, "num_train_timesteps")
     check_integer("num_inference_steps", num_inference_steps, 1, num_train_timesteps)
     step_ratio = num_train_timesteps // num_inference_steps
     return torch.arange(num_inference_steps - 1, -1, -1) * step_ratio
@@ -131,12 +164,15 @@ def ddpm_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor
     (``clip_sample_range`` in ``diffusers``). Clipping matters most on the first step: with the cosine
     schedule 1 / sqrt(abar_999) is about 20,000, so any error in eps is magnified that much in x0_hat.
     """
+    check_alpha_bar(alpha_bar)
     check_integer("t", t, 0, len(alpha_bar) - 1)
     check_integer("prev_t", prev_t, -len(alpha_bar), t - 1)  # an earlier step; any negative value: the end
     if clip_range is not None:
         check_number("clip_range", clip_range, 0, 1e6, open_low=True)
     if prev_t >= 0 and noise is None:
         raise ValueError("noise is required for every step but the last (prev_t >= 0)")
+    if noise is not None:
+        check_same_shape("noise", noise, "x_t", x_t)
     abar_t = alpha_bar[t]
     abar_prev = alpha_bar[prev_t] if prev_t >= 0 else torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)
     alpha = abar_t / abar_prev
@@ -164,16 +200,23 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     and the last: t' is the timestep the step reached (0 for the final image).
     """
     check_integer("num_images", num_images, 1, 1_000_000)
+    check_alpha_bar(alpha_bar, values=True)
+    timesteps = inference_timesteps(len(alpha_bar), num_inference_steps)
+    check_generator("generator", generator)
+    _check_image_shape(image_shape)
+    check_integer("trajectory_every", trajectory_every, 0, math.inf)
+    check_bool("progress", progress)
+    if clip_range is not None:
+        check_number("clip_range", clip_range, 0, 1e6, open_low=True)
     check_prediction_type(prediction_type)
     device = next(model.parameters()).device
     alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)
-    timesteps = inference_timesteps(len(alpha_bar), num_inference_steps)
     step_ratio = len(alpha_bar) // num_inference_steps
-    x = torch.randn((num_images, *image_shape), generator=generator, device=device)
+    x = random_normal((num_images, *image_shape), generator, device)
     trajectory = []
     for i, t in enumerate(tqdm(timesteps.tolist(), desc="DDPM sampling", disable=not progress)):
         output = model(x, torch.full((num_images,), t, device=device))
-        noise = torch.randn(x.shape, generator=generator, device=device) if t > 0 else None
+        noise = random_normal(x.shape, generator, device) if t > 0 else None
         x = ddpm_step(output, t, t - step_ratio, x, alpha_bar, noise, clip_range, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or t == 0):
             trajectory.append((max(t - step_ratio, 0), x.clone()))
@@ -188,9 +231,18 @@ def load_ddpm(name: str = "ddpm_mnist"):
     (covered by its checksum), so model, schedule and target match; ``manifest["config"]`` is that
     configuration (pass ``manifest["config"]["prediction_type"]`` to the samplers).
     """
+    from .data import DATA_DIR
     from .schedules import alphas_cumprod, make_betas
     from .unet import load_tiny_unet
 
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of a checkpoint in data/, such as 'ddpm_mnist', got {name!r}")
+    manifest_file = DATA_DIR / f"{name}.json"  # a missing one: load_tiny_unet says how to restore it
+    if manifest_file.is_file() and "schedule" not in json.loads(manifest_file.read_text()).get("config", {}):
+        raise ValueError(f"name must name a DDPM ('ddpm_mnist', 'latent_ddpm_mnist' or one trained by "
+                         f"scripts/train_ddpm.py), got {name!r}, which is not one (no noise schedule in its "
+                         f"manifest); load the flow model with course_utils.flow.load_flow, the classifier "
+                         f"with course_utils.metrics.load_classifier")
     model, manifest = load_tiny_unet(name)
     config = manifest["config"]
     config.setdefault("prediction_type", "epsilon")  # checkpoints written before the target was recorded

@@ -22,11 +22,34 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .validation import check_choice, check_integer, check_number
+from .runtime import random_normal
+from .validation import (check_choice, check_generator, check_images, check_integer, check_number, check_same_shape,
+                         check_sizes, check_tensor)
 
 
 TIME_SCALE = 1000.0
 SAMPLERS = ("euler", "heun")
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a TinyUNet, as load_flow returns), got {type(model).__name__}")
+
+
+def _check_level(name: str, value, count: int | None = None, *, open_low: bool = False,
+                 floating: bool = False) -> None:
+    """A noise level: a Python number in [0, 1] (or (0, 1] with ``open_low``), or a tensor (``floating`` where
+    asked) holding, given ``count``, one value or ``count`` values (one per image). Tensor values are not read:
+    that would cost a device synchronisation per sampling step."""
+    if not torch.is_tensor(value):
+        check_number(name, value, 0.0, 1.0, open_low=open_low)
+        return
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor of noise levels in [0, 1] (alpha_bar[t], not the "
+                        f"timesteps t), got dtype {value.dtype}")
+    if count is not None and value.numel() not in (1, count):
+        per_image = f" or one per image ({count})" if count != 1 else ""
+        raise ValueError(f"{name} must hold one value{per_image}, got shape {tuple(value.shape)}")
 
 
 def _per_image(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
@@ -37,8 +60,11 @@ def _per_image(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
 
 def flow_path(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """x_sigma = (1 - sigma) x_0 + sigma eps: the straight line from the image (sigma = 0) to the noise (sigma = 1)."""
+    check_tensor("x0", x0)
+    check_tensor("noise", noise)
     if x0.shape != noise.shape:
         raise ValueError(f"x0 and noise must have the same shape, got {tuple(x0.shape)} and {tuple(noise.shape)}")
+    _check_level("sigma", sigma, x0.shape[0])
     sigma = _per_image(sigma, x0)
     if sigma.numel() and not (0 <= sigma.min() and sigma.max() <= 1):
         raise ValueError(f"sigma must lie in [0, 1], got values from {sigma.min().item():g} to {sigma.max().item():g}")
@@ -47,6 +73,8 @@ def flow_path(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float
 
 def flow_velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """d x_sigma / d sigma = eps - x_0: the same at every sigma, because the path is straight."""
+    check_tensor("x0", x0)
+    check_same_shape("noise", noise, "x0", x0)
     return noise - x0
 
 
@@ -56,9 +84,12 @@ def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | N
     sigma and eps are drawn on ``generator``'s device and moved to ``x0``'s (as :func:`ddpm.ddpm_loss`
     does), so a seeded CPU generator gives the same draw whatever device trains.
     """
+    _check_model(model)
+    check_images("x0", x0)
+    check_generator("generator", generator)
     draw_device = generator.device if generator is not None else x0.device
     sigma = torch.rand((x0.shape[0],), generator=generator, device=draw_device).to(x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=draw_device, dtype=x0.dtype).to(x0.device)
+    noise = random_normal(x0.shape, generator, x0.device, x0.dtype)
     x_sigma = flow_path(x0, noise, sigma)
     return torch.mean((model(x_sigma, TIME_SCALE * sigma) - flow_velocity_target(x0, noise)) ** 2)
 
@@ -69,6 +100,7 @@ def shift_sigmas(sigmas: torch.Tensor, shift: float = 1.0) -> torch.Tensor:
     s > 1 moves the grid towards sigma = 1, spending more steps at high noise where the global shape is
     decided; s = 1 leaves it alone. 0 and 1 stay fixed. ``FlowMatchEulerDiscreteScheduler(shift=s)``.
     """
+    check_tensor("sigmas", sigmas)
     check_number("shift", shift, 0.0, 1000.0, open_low=True)
     return shift * sigmas / (1 + (shift - 1) * sigmas)
 
@@ -81,17 +113,25 @@ def flow_sigmas(num_steps: int, shift: float = 1.0) -> torch.Tensor:
 
 def euler_step(velocity: torch.Tensor, sigma: float, sigma_next: float, x: torch.Tensor) -> torch.Tensor:
     """x_{sigma'} = x_sigma + (sigma' - sigma) u(x_sigma, sigma): follow the velocity in a straight line."""
+    check_tensor("x", x)
+    check_same_shape("velocity", velocity, "x", x)
+    _check_level("sigma", sigma)
+    _check_level("sigma_next", sigma_next)
     return x + (sigma_next - sigma) * velocity
 
 
 def velocity_at(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
     """The network's velocity u_theta(x, sigma) for a batch at one noise level."""
+    _check_model(model)
+    check_tensor("x", x)
+    _check_level("sigma", sigma, 1)
     return model(x, torch.full((x.shape[0],), TIME_SCALE * float(sigma), device=x.device))
 
 
 def number_of_evaluations(num_steps: int, sampler: str) -> int:
     """Network evaluations (NFE) of a run: one per Euler step; two per Heun step but the last, which is an
     Euler step because the corrector would evaluate the network at sigma = 0 (Karras et al. 2022, alg. 1)."""
+    check_integer("num_steps", num_steps, 1, 10_000)
     check_choice("sampler", sampler, SAMPLERS)
     return num_steps if sampler == "euler" else 2 * num_steps - 1
 
@@ -108,11 +148,14 @@ def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generato
     Returns images (unclipped; the data lie in [-1, 1]) and, with ``return_trajectory``, the list of
     x at every sigma in :func:`flow_sigmas` (the first is the starting noise).
     """
+    _check_model(model)
     check_integer("num_images", num_images, 1, 1_000_000)
     check_choice("sampler", sampler, SAMPLERS)
+    check_generator("generator", generator)
+    check_sizes("image_shape", image_shape, length=3, minimum=1)  # (channels, height, width)
     device = next(model.parameters()).device
     sigmas = flow_sigmas(num_steps, shift).tolist()
-    x = torch.randn((num_images, *image_shape), generator=generator, device=device)
+    x = random_normal((num_images, *image_shape), generator, device)
     trajectory = [x.clone()] if return_trajectory else None
     for sigma, sigma_next in tqdm(list(zip(sigmas[:-1], sigmas[1:])), desc=f"{sampler} sampling", disable=not progress):
         velocity = velocity_at(model, x, sigma)
@@ -131,8 +174,16 @@ def straightness(trajectory: list[torch.Tensor]) -> torch.Tensor:
     length = sum_i ||x_{i+1} - x_i||, distance = ||x_last - x_first||; a finer grid measures the curve better,
     so compare models at the same steps.
     """
+    if not isinstance(trajectory, (list, tuple)) or not all(torch.is_tensor(x) for x in trajectory):
+        got = [type(x).__name__ for x in trajectory[:2]] if isinstance(trajectory, (list, tuple)) else trajectory
+        raise TypeError(f"trajectory must be a list of tensors, x at each step (from (t, x) pairs: [x for t, x in "
+                        f"frames]), got {type(trajectory).__name__} {got!r:.80}")
     if len(trajectory) < 2:
         raise ValueError(f"trajectory needs at least 2 points, got {len(trajectory)}")
+    if trajectory[0].dim() < 2:
+        raise ValueError(f"trajectory must hold batches [N, ...], got points of shape {tuple(trajectory[0].shape)}")
+    for i, x in enumerate(trajectory[1:], start=1):
+        check_same_shape(f"trajectory[{i}]", x, "trajectory[0]", trajectory[0])
     points = torch.stack([x.flatten(1) for x in trajectory])  # [points, images, pixels]
     length = (points[1:] - points[:-1]).norm(dim=-1).sum(dim=0)
     return length / (points[-1] - points[0]).norm(dim=-1)
@@ -146,7 +197,9 @@ def ideal_velocity(x: torch.Tensor, sigma: float, data: torch.Tensor) -> torch.T
     because x_sigma given x_0 = data_i is N((1 - sigma) data_i, sigma^2 I) and eps = (x - (1 - sigma) x_0) / sigma.
     ``x`` is [B, d]; sigma in (0, 1]. For a figure in two dimensions (notebook 08).
     """
+    check_tensor("x", x, dims=2, floating=True)
     check_number("sigma", sigma, 0.0, 1.0, open_low=True)
+    check_tensor("data", data, dims=2, floating=True, shape=(None, x.shape[1]))
     squared = torch.cdist(x, (1 - sigma) * data) ** 2  # [B, N]
     weights = torch.softmax(-squared / (2 * sigma**2), dim=1)
     return (x - weights @ data) / sigma
@@ -159,6 +212,8 @@ def flow_coordinates(x_t: torch.Tensor, abar_t: torch.Tensor | float) -> tuple[t
     Every DDPM noise level is a rescaled point of the straight path between the same x_0 and eps, so
     the two processes differ by coordinates, not by where they lead (Kingma et al. 2021; SD3, section 2).
     """
+    check_tensor("x_t", x_t, floating=True)
+    _check_level("abar_t", abar_t, x_t.shape[0], floating=True)
     abar_t = torch.as_tensor(abar_t, dtype=x_t.dtype, device=x_t.device)
     a, s = abar_t.sqrt(), (1 - abar_t).sqrt()
     return x_t / _per_image(a + s, x_t), s / (a + s)
@@ -169,7 +224,7 @@ def ddpm_velocity(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: torch.T
     """A DDPM network's output as a flow velocity u = eps_hat - x0_hat (for v-prediction, u = (s - a) x_t + (a + s) v)."""
     from .ddpm import predicted_x0_and_eps
 
-    x0_hat, eps_hat = predicted_x0_and_eps(model_output, x_t, abar_t, prediction_type)
+    x0_hat, eps_hat = predicted_x0_and_eps(model_output, x_t, abar_t, prediction_type)  # it checks its arguments
     return eps_hat - x0_hat
 
 
@@ -177,4 +232,22 @@ def load_flow(name: str = "flow_mnist"):
     """The shipped flow-matching UNet: returns ``(model, manifest)``, the model in eval mode and float32."""
     from .unet import load_tiny_unet
 
-    return load_tiny_unet(name)
+    if not isinstance(name, str):
+        raise TypeError(f"name must name a flow-matching checkpoint in data/ ({', '.join(_flow_checkpoints())}), "
+                        f"got {name!r} ({type(name).__name__})")
+    model, manifest = load_tiny_unet(name)
+    if manifest["config"].get("objective") != "flow":
+        raise ValueError(f"name must be a flow-matching checkpoint ({', '.join(_flow_checkpoints())}), got {name!r}, "
+                         f"which was not trained for flow matching (its stored configuration: {manifest['config']})")
+    return model, manifest
+
+
+def _flow_checkpoints() -> list[str]:
+    """The shipped checkpoints whose manifest says they were trained for flow matching."""
+    import json
+
+    from .data import DATA_DIR
+
+    return [path.stem for path in sorted(DATA_DIR.glob("*.json")) if path.with_suffix(".safetensors").is_file()
+            and json.loads(path.read_text()).get("config", {}).get("objective") == "flow"]
+

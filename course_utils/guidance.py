@@ -20,12 +20,20 @@ from tqdm.auto import tqdm
 
 from .control import controlnet_residuals
 from .latents import LATENT_CHANNELS, LATENT_SIZE
+from .runtime import random_normal
+from .samplers import check_num_inference_steps, make_scheduler
 from .text import tokenize
+from .validation import (check_choice, check_generator, check_images, check_integer, check_number, check_same_shape,
+                         check_tensor)
+
+LATENT_SAMPLERS = ("ddpm", "ddim")
+TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
 
 
 def conditional_unet_config(cross_attention_dim: int = 64) -> dict:
     """``UNet2DConditionModel`` configuration: three levels (8, 4, 2) of widths 32, 64, 128, cross-attention
     at the two finer ones; 3.2M parameters against Stable Diffusion v1's 860M."""
+    check_integer("cross_attention_dim", cross_attention_dim, 1, 8192)
     return {"sample_size": LATENT_SIZE, "in_channels": LATENT_CHANNELS, "out_channels": LATENT_CHANNELS,
             "block_out_channels": [32, 64, 128], "layers_per_block": 1, "norm_num_groups": 16,
             "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
@@ -48,10 +56,9 @@ def latent_scheduler(name: str = "ddpm", **overrides):
     estimate of z_0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar) magnifies any error of eps 20,000 times;
     notebook 05 clips that estimate, but ``StableDiffusionPipeline`` switches ``clip_sample`` off. At t = 961,
     sqrt(abar) is 0.06 and the magnification about 16, and no clipping is needed."""
-    from .samplers import make_scheduler
-
-    if name not in ("ddpm", "ddim"):
-        raise ValueError(f"name must be 'ddpm' or 'ddim', got {name!r}")
+    check_choice("name", name, LATENT_SAMPLERS)
+    if "timestep_spacing" in overrides:  # make_scheduler checks the other overrides' names and num_train_timesteps
+        check_choice("timestep_spacing", overrides["timestep_spacing"], TIMESTEP_SPACINGS)
     settings = {"timestep_spacing": "leading", "steps_offset": 1, **overrides}
     return make_scheduler(name, clip=False, **settings)
 
@@ -59,18 +66,26 @@ def latent_scheduler(name: str = "ddpm", **overrides):
 def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> list[str]:
     """Conditioning dropout: replace each prompt by the empty prompt "" with probability ``rate``, so the
     same network also learns the unconditional eps(z_t, t, c_empty)."""
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+    if not isinstance(prompts, (list, tuple)) or not all(isinstance(prompt, str) for prompt in prompts):
+        raise TypeError(f"prompts must be a list of strings (for one prompt: [prompt]), got {prompts!r:.100}")
+    check_number("rate", rate, 0.0, 1.0)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     return ["" if rng.random() < rate else prompt for prompt in prompts]
 
 
 def check_guidance_scale(guidance_scale: float) -> None:
-    if not isinstance(guidance_scale, (int, float)) or not 0.0 <= guidance_scale <= 50.0:
+    # a ValueError for every bad value, a string included (tests/test_guidance.py relies on it)
+    if (isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float))
+            or not 0.0 <= guidance_scale <= 50.0):
         raise ValueError(f"guidance_scale must be a number in [0, 50], got {guidance_scale!r}")
 
 
 def classifier_free_guidance(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, guidance_scale: float) -> torch.Tensor:
     """eps_uncond + w (eps_cond - eps_uncond) (Ho & Salimans 2022, eq. 6, with w = 1 + their w)."""
+    check_tensor("eps_uncond", eps_uncond)
+    check_same_shape("eps_cond", eps_cond, "eps_uncond", eps_uncond)
+    check_guidance_scale(guidance_scale)
     return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
 
@@ -88,6 +103,8 @@ def rescale_guidance(eps_guided: torch.Tensor, eps_cond: torch.Tensor, rescale: 
         eps = phi * eps_rescaled + (1 - phi) * eps_guided,      phi = ``rescale`` in [0, 1]
 
     (phi = 0: plain guidance; the paper uses 0.7). ``diffusers``' ``guidance_rescale`` (``rescale_noise_cfg``)."""
+    check_tensor("eps_guided", eps_guided)
+    check_same_shape("eps_cond", eps_cond, "eps_guided", eps_guided)
     check_guidance_rescale(rescale)
     dims = list(range(1, eps_guided.dim()))
     rescaled = eps_guided * (eps_cond.std(dim=dims, keepdim=True) / eps_guided.std(dim=dims, keepdim=True))
@@ -100,6 +117,13 @@ def guidance_scale_at(timestep: int, guidance_scale: float, interval: tuple[int,
     w only while the timestep lies in ``interval`` = (low, high), inclusive, and use the conditional model
     (w = 1) elsewhere. At high noise strong guidance collapses every sample towards one layout; at low noise it
     has nothing left to decide. ``None`` guides at every step."""
+    if torch.is_tensor(timestep):
+        if timestep.numel() != 1:
+            raise ValueError(f"timestep must be one timestep, got a tensor of shape {tuple(timestep.shape)}")
+    else:
+        check_number("timestep", timestep, 0, 100_000)
+    check_guidance_scale(guidance_scale)
+    check_interval(interval)
     if interval is None:
         return guidance_scale
     low, high = interval
@@ -117,6 +141,8 @@ def check_interval(interval) -> None:
 @torch.no_grad()
 def embed_prompts(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
     """Prompts -> per-token embeddings [N, tokens, width], the encoder's last hidden states."""
+    if not isinstance(text_encoder, torch.nn.Module):
+        raise TypeError(f"text_encoder must be a torch.nn.Module (a CLIPTextModel), got {type(text_encoder).__name__}")
     device = next(text_encoder.parameters()).device
     return text_encoder(tokenize(tokenizer, prompts).to(device)).last_hidden_state
 
@@ -148,19 +174,26 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     does), and the UNet adds its residuals, times ``conditioning_scale``, to its skip connections and middle
     block (``control.controlnet_residuals``).
     """
+    check_tensor("prompt_embeds", prompt_embeds, dims=3, floating=True)
+    check_same_shape("negative_embeds", negative_embeds, "prompt_embeds", prompt_embeds)
     check_guidance_scale(guidance_scale)
+    check_num_inference_steps(num_inference_steps, scheduler.config.num_train_timesteps)
+    check_generator("generator", generator)
     check_interval(guidance_interval)
     check_guidance_rescale(guidance_rescale)
     if (controlnet is None) != (control is None):
         raise ValueError("pass controlnet and control together (or neither)")
     if control is not None:
+        check_images("control", control)
+        if control.shape[0] != prompt_embeds.shape[0]:
+            raise ValueError(f"control must hold one image per prompt embedding ({prompt_embeds.shape[0]}), "
+                             f"got {control.shape[0]}")
         control = control.to(prompt_embeds.device, prompt_embeds.dtype)
     num_images, device, dtype = prompt_embeds.shape[0], prompt_embeds.device, prompt_embeds.dtype
     scheduler.set_timesteps(num_inference_steps, device=device)
     extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
     shape = (num_images, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
-    noise_device = generator.device if generator is not None else device  # as diffusers' randn_tensor does
-    latents = torch.randn(shape, generator=generator, device=noise_device).to(device, dtype) * scheduler.init_noise_sigma
+    latents = random_normal(shape, generator, device).to(dtype) * scheduler.init_noise_sigma
     both_embeds = torch.cat([negative_embeds, prompt_embeds])
     for t in tqdm(scheduler.timesteps, desc="guided sampling", disable=not progress):
         model_input = scheduler.scale_model_input(torch.cat([latents, latents]), t)

@@ -16,7 +16,8 @@ the answer and the explanation as plain text. ``review(n)`` shows the review que
 ``n`` from :data:`COURSE_QUIZ`.
 
 Bad arguments (a negative tolerance, an ``answer_index`` outside the options) raise ``ValueError``
-naming the parameter and the allowed range, like the rest of ``course_utils``.
+naming the parameter and the allowed range, like the rest of ``course_utils``; a ``name`` that is not a
+string, or a ``static`` that is not a bool or None, raises ``TypeError``.
 """
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be the variable's name as the student knows it (a string such as "
+                        f"'share_10_steps'), got {name!r}")
+
+
 def _as_float_array(name: str, value: Any, hint: str | None):
     """``value`` as a float64 numpy array, or an ExerciseCheckError saying what it is instead."""
     import numpy as np
@@ -86,6 +93,7 @@ def check_close(name: str, value: Any, expected: Any, atol: float = 1e-6, rtol: 
     the message, e.g. ``"did you use 10 sampler steps?"``. Arrays and tensors must have the shape of
     ``expected`` (checked first), and the message reports the largest difference and where it is.
     """
+    _check_name(name)
     if not isinstance(atol, numbers.Real) or isinstance(atol, bool) or not atol >= 0:
         raise ValueError(f"atol must be a number >= 0, got {atol!r}")
     if not isinstance(rtol, numbers.Real) or isinstance(rtol, bool) or not rtol >= 0:
@@ -122,11 +130,13 @@ def check_close(name: str, value: Any, expected: Any, atol: float = 1e-6, rtol: 
 
 def check_shape(name: str, tensor: Any, shape: Sequence[int | None], hint: str | None = None) -> None:
     """Check that ``tensor.shape`` equals ``shape``; ``None`` in ``shape`` matches any size."""
+    _check_name(name)
     try:
         expected = tuple(shape)
     except TypeError:
         raise ValueError(f"shape must be a sequence of sizes (integers or None), got {shape!r}") from None
-    if not all(size is None or (isinstance(size, numbers.Integral) and size >= 0) for size in expected):
+    if not all(size is None or (isinstance(size, numbers.Integral) and not isinstance(size, bool) and size >= 0)
+               for size in expected):
         raise ValueError(f"shape must contain sizes >= 0 or None, got {shape!r}")
     wanted = "(" + ", ".join("any" if s is None else str(s) for s in expected) + ("," if len(expected) == 1 else "") + ")"
     if tensor is None:
@@ -143,6 +153,7 @@ def check_shape(name: str, tensor: Any, shape: Sequence[int | None], hint: str |
 
 def check_range(name: str, value: Any, low: float, high: float, hint: str | None = None) -> None:
     """Check that ``value`` (a number, or every entry of an array or tensor) lies in ``[low, high]``."""
+    _check_name(name)
     for label, bound in (("low", low), ("high", high)):
         if not isinstance(bound, numbers.Real) or isinstance(bound, bool) or math.isnan(bound):
             raise ValueError(f"{label} must be a number, got {bound!r}")
@@ -287,6 +298,8 @@ def quiz(question: str, options: Sequence[str], answer_index: int, explanation: 
     explanation. ``answer_index`` counts from 0.
     """
     q = _validated(question, options, answer_index, explanation)
+    if static is not None and not isinstance(static, bool):
+        raise TypeError(f"static must be True, False or None (None: widgets where they can be shown), got {static!r}")
     if static is None:
         static = not _widgets_available()
     if static:
@@ -300,7 +313,7 @@ def quiz(question: str, options: Sequence[str], answer_index: int, explanation: 
 
 def review(notebook: int, static: bool | None = None) -> None:
     """Show every review question of notebook ``notebook`` (its number, e.g. ``3``) from COURSE_QUIZ."""
-    if notebook not in COURSE_QUIZ:
+    if isinstance(notebook, bool) or not isinstance(notebook, numbers.Integral) or notebook not in COURSE_QUIZ:
         raise ValueError(f"notebook must be one of {sorted(COURSE_QUIZ)}, got {notebook!r}")
     for question in COURSE_QUIZ[notebook]:
         quiz(*question, static=static)

@@ -17,6 +17,10 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .runtime import random_normal
+from .validation import (check_generator, check_images, check_integer, check_number, check_same_shape,
+                         check_tensor)
+
 IMAGE_SIZE = 32  # MNIST's 28x28 padded by 2 pixels of background on each side
 PADDING = (IMAGE_SIZE - 28) // 2
 LATENT_CHANNELS = 4
@@ -29,11 +33,13 @@ LATENT_CLIP_RANGE = 6.0
 def pad_to_32(images: torch.Tensor) -> torch.Tensor:
     """[N, 1, 28, 28] in [-1, 1] -> [N, 1, 32, 32], padded with background (-1). The diffusers pipelines
     need image sides divisible by 8, and 32 halves cleanly twice more to the 8x8 latent."""
+    check_images("images", images, size=28)
     return F.pad(images, (PADDING,) * 4, value=-1.0)
 
 
 def crop_to_28(images: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`pad_to_32`: the centre 28x28, what the course classifier reads."""
+    check_tensor("images", images, shape=(None, None, IMAGE_SIZE, IMAGE_SIZE))
     return images[..., PADDING:PADDING + 28, PADDING:PADDING + 28]
 
 
@@ -50,6 +56,7 @@ def vae_config() -> dict:
 
 def make_vae(scaling_factor: float = 1.0):
     """A fresh (untrained) course VAE as a ``diffusers.AutoencoderKL``."""
+    check_number("scaling_factor", scaling_factor, 0, 1000, open_low=True)
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(**vae_config(), scaling_factor=scaling_factor)
@@ -74,13 +81,20 @@ def load_vae():
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
     """z = mu + sigma * eps, eps ~ N(0, I): a sample of q(z | x) through which gradients reach mu and
     sigma (the reparameterisation trick, Kingma & Welling 2014, section 2.4)."""
-    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    check_tensor("mean", mean, floating=True)
+    check_same_shape("logvar", logvar, "mean", mean)
+    check_tensor("logvar", logvar, floating=True)
+    check_generator("generator", generator)
+    noise = random_normal(mean.shape, generator, mean.device, mean.dtype)
     return mean + torch.exp(0.5 * logvar) * noise
 
 
 def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2), summed over each
     sample's latent elements -> [N] (Kingma & Welling 2014, appendix B)."""
+    check_tensor("mean", mean, dims=4, floating=True)
+    check_same_shape("logvar", logvar, "mean", mean)
+    check_tensor("logvar", logvar, floating=True)
     return 0.5 * torch.sum(mean**2 + logvar.exp() - 1.0 - logvar, dim=(1, 2, 3))
 
 
@@ -88,6 +102,9 @@ def vae_loss(vae, images: torch.Tensor, kl_weight: float, generator: torch.Gener
     """Per-pixel mean squared reconstruction error + ``kl_weight`` * KL per latent element.
 
     Returns ``(loss, reconstruction_mse, kl_per_element)``."""
+    check_images("images", images, size=IMAGE_SIZE, channels=vae.config.in_channels)
+    check_number("kl_weight", kl_weight, 0, 1000)
+    check_generator("generator", generator)
     posterior = vae.encode(images).latent_dist
     latents = reparameterise(posterior.mean, posterior.logvar, generator)
     reconstruction = vae.decode(latents).sample
@@ -98,6 +115,10 @@ def vae_loss(vae, images: torch.Tensor, kl_weight: float, generator: torch.Gener
 
 def psnr(reconstruction: torch.Tensor, target: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, 10 log10(range^2 / MSE) in dB; the range of [-1, 1] is 2."""
+    check_images("reconstruction", reconstruction)
+    check_same_shape("target", target, "reconstruction", reconstruction)
+    check_images("target", target)
+    check_number("data_range", data_range, 0, 1000, open_low=True)
     mse = ((reconstruction - target) ** 2).flatten(1).mean(dim=1).clamp_min(1e-12)
     return 10.0 * torch.log10(data_range**2 / mse)
 
@@ -107,7 +128,14 @@ def latent_scaling_factor(latents: torch.Tensor) -> float:
     prior. Stable Diffusion v1's 0.18215 is this number for its VAE, computed on a batch of images
     (Rombach et al. 2022 rescale their latents this way; their code, ``scale_by_std``, takes 1 / std of the
     first training batch. Stored as the ``scaling_factor`` of ``AutoencoderKL``)."""
-    return float(1.0 / latents.float().std())
+    check_tensor("latents", latents)
+    if latents.numel() < 2:
+        raise ValueError(f"latents must hold at least 2 numbers to have a standard deviation, got shape "
+                         f"{tuple(latents.shape)}")
+    std = latents.float().std()
+    if not 0 < std < math.inf:
+        raise ValueError(f"latents must have a positive, finite standard deviation, got {std.item()}")
+    return float(1.0 / std)
 
 
 @torch.no_grad()
@@ -115,6 +143,8 @@ def encode(vae, images28: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """MNIST images [N, 1, 28, 28] -> scaled latents z = scaling_factor * mu(x) [N, 4, 8, 8].
 
     The posterior mean, not a sample: latent diffusion trains on the mean (its sigma is tiny)."""
+    check_images("images28", images28, size=28, channels=vae.config.in_channels)
+    check_integer("batch_size", batch_size, 1, 1_000_000)
     chunks = [vae.encode(pad_to_32(chunk.to(vae.device))).latent_dist.mean for chunk in images28.split(batch_size)]
     return torch.cat(chunks) * vae.config.scaling_factor
 
@@ -122,11 +152,15 @@ def encode(vae, images28: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Scaled latents [N, 4, 8, 8] -> MNIST images [N, 1, 28, 28] in [-1, 1]."""
+    check_tensor("latents", latents, floating=True, shape=(None, vae.config.latent_channels, LATENT_SIZE, LATENT_SIZE))
+    check_integer("batch_size", batch_size, 1, 1_000_000)
     chunks = [vae.decode(chunk.to(vae.device) / vae.config.scaling_factor).sample for chunk in latents.split(batch_size)]
     return crop_to_28(torch.cat(chunks)).clamp(-1.0, 1.0)
 
 
 def latent_shape(num_images: int) -> tuple[int, int, int, int]:
+    """The shape of ``num_images`` latents of the course VAE, [N, 4, 8, 8]."""
+    check_integer("num_images", num_images, 1, 1_000_000)
     return (num_images, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE)
 
 

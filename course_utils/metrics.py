@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .validation import check_images, check_integer, check_number, check_tensor
+
 
 class MnistClassifier(nn.Module):
     """Three conv blocks and two linear layers; ``features`` returns the 128-d penultimate activations."""
@@ -44,6 +46,43 @@ class MnistClassifier(nn.Module):
         return self.head(self.dropout(self.features(images)))
 
 
+def _check_classifier(classifier) -> None:
+    if not isinstance(classifier, MnistClassifier):
+        raise TypeError(f"classifier must be the course's MnistClassifier (metrics.load_classifier()), got "
+                        f"{type(classifier).__name__}")
+
+
+def _check_digits(name: str, images, at_least: int) -> None:
+    """Float images [N, 1, 28, 28] with N >= ``at_least`` (pipeline images are 32x32: crop them first)."""
+    check_images(name, images, size=28, channels=1)
+    if len(images) < at_least:
+        raise ValueError(f"{name} must hold at least {at_least} images, got shape {tuple(images.shape)}")
+
+
+def _check_features(name: str, features) -> None:
+    """Classifier features [N, D] with N >= 2 (a covariance needs two), all finite."""
+    check_tensor(name, features, dims=2)
+    if len(features) < 2:
+        raise ValueError(f"{name} must be [N, D] with N >= 2 (a covariance needs two samples), got shape "
+                         f"{tuple(features.shape)}")
+    if not torch.isfinite(features).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf (did sampling diverge?)")
+
+
+def _check_probabilities(probabilities, classes: int | None = None) -> None:
+    check_tensor("probabilities", probabilities, dims=2, shape=(None, classes))
+    if len(probabilities) == 0:
+        raise ValueError(f"probabilities must hold at least one sample, got shape {tuple(probabilities.shape)}")
+
+
+def _check_real(name: str, array: np.ndarray) -> None:
+    """A numpy array of finite real numbers (a NaN would pass through the distance silently)."""
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf")
+
+
 def load_classifier() -> MnistClassifier:
     """The course's shipped classifier (``data/mnist_classifier.safetensors``), in eval mode."""
     from .checkpoints import load_weights
@@ -58,6 +97,9 @@ def load_classifier() -> MnistClassifier:
 def classify(classifier: MnistClassifier, images: torch.Tensor, batch_size: int = 500):
     """Features [N, 128] and class probabilities [N, 10] for images in [-1, 1], on the CPU (the measures
     are computed there). The images may be on any device: each batch goes to the classifier's."""
+    _check_classifier(classifier)
+    _check_digits("images", images, at_least=1)
+    check_integer("batch_size", batch_size, 1, 1_000_000)
     device = next(classifier.parameters()).device
     features, probabilities = [], []
     for batch in images.split(batch_size):
@@ -93,9 +135,14 @@ class ClassifierFeatures(nn.Module):
 
 def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased) covariance of features [N, D]."""
-    features = np.asarray(features, dtype=np.float64)
+    try:
+        features = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"features must be an array of numbers [N, D], got {type(features).__name__}: "
+                        f"{error}") from None
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"features must be [N, D] with N >= 2, got shape {features.shape}")
+    _check_real("features", features)
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
@@ -115,8 +162,20 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     """
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"shapes do not match: mu {mu1.shape} / {mu2.shape}, sigma {sigma1.shape} / {sigma2.shape}")
+    for name, array in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        _check_real(name, array)
+    if mu1.ndim != 1:
+        raise ValueError(f"mu1 must be a vector [D], got shape {mu1.shape}")
+    if mu2.shape != mu1.shape:
+        raise ValueError(f"shapes do not match: mu2 must have the shape of mu1 {mu1.shape}, got {mu2.shape}")
+    for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
+        if sigma.shape != (mu1.size, mu1.size):
+            raise ValueError(f"shapes do not match: {name} must be [D, D] = {(mu1.size, mu1.size)} for mu1 of shape "
+                             f"{mu1.shape}, got {sigma.shape}")
+        eigenvalues = np.linalg.eigvalsh((sigma + sigma.T) / 2)  # ascending
+        if eigenvalues[0] < -1e-4 * np.abs(eigenvalues).max():  # beyond rounding: not a covariance
+            raise ValueError(f"{name} must be a covariance matrix (positive semi-definite), got an eigenvalue "
+                             f"{eigenvalues[0]:.3g}")
     root1 = _sqrt_psd(sigma1)
     cross = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
     trace_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
@@ -125,24 +184,33 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 def mnist_fid(real_features: torch.Tensor, generated_features: torch.Tensor) -> float:
     """FID between two sets of classifier features."""
-    return frechet_distance(*gaussian_statistics(real_features.numpy()), *gaussian_statistics(generated_features.numpy()))
+    _check_features("real_features", real_features)
+    _check_features("generated_features", generated_features)
+    if generated_features.shape[1] != real_features.shape[1]:
+        raise ValueError(f"generated_features must have the width of real_features ({real_features.shape[1]}), got "
+                         f"shape {tuple(generated_features.shape)}")
+    return frechet_distance(*gaussian_statistics(real_features.cpu().numpy()),
+                            *gaussian_statistics(generated_features.cpu().numpy()))
 
 
 def confident_share(probabilities: torch.Tensor, threshold: float = 0.9) -> float:
     """Fraction of samples whose most likely class has probability >= ``threshold``."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    _check_probabilities(probabilities)
+    check_number("threshold", threshold, 0.0, 1.0, open_low=True)
     return float((probabilities.max(dim=1).values >= threshold).float().mean())
 
 
 def class_histogram(probabilities: torch.Tensor) -> np.ndarray:
     """Share of samples assigned to each digit 0-9 (sums to 1)."""
+    _check_probabilities(probabilities, classes=10)
     counts = torch.bincount(probabilities.argmax(dim=1), minlength=10).double()
-    return (counts / counts.sum()).numpy()
+    return (counts / counts.sum()).cpu().numpy()
 
 
 def evaluate_samples(classifier: MnistClassifier, samples: torch.Tensor, real_features: torch.Tensor) -> dict:
     """FID against ``real_features``, confident share and class histogram of ``samples`` in [-1, 1]."""
+    _check_digits("samples", samples, at_least=2)
+    _check_features("real_features", real_features)
     features, probabilities = classify(classifier, samples)
     return {
         "fid": mnist_fid(real_features, features),
@@ -158,8 +226,9 @@ def real_feature_sets(classifier: MnistClassifier, size: int, seed: int = 0) -> 
     """
     from .data import mnist_tensors
 
-    if not isinstance(size, int) or not 2 <= size <= 5000:
-        raise ValueError(f"size must be an integer in [2, 5000] (two disjoint sets of the 10,000 test digits), got {size!r}")
+    _check_classifier(classifier)
+    check_integer("size", size, 2, 5000)  # two disjoint sets of the 10,000 test digits
+    check_integer("seed", seed, 0, 2**32 - 1)
     images, _ = mnist_tensors("test")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     reference, _ = classify(classifier, images[order[:size]])

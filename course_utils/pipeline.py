@@ -13,14 +13,17 @@ network and a GPU.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
 import torch
 
 from .data import DATA_DIR, sha256_of
+from .validation import check_choice, check_images, check_number
 
 COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
 # Notebook 09's ControlNet, the one part a StableDiffusionControlNetPipeline adds to the course pipeline: its own
@@ -37,10 +40,67 @@ PART_MANIFESTS = {"vae": "vae_mnist.json", "text_encoder": "text2image_mnist.jso
                   "controlnet": "controlnet_mnist.json"}
 PART_SCRIPTS = {"vae": "train_vae.py", "text_encoder": "train_text2image.py", "tokenizer": "train_text2image.py",
                 "unet": "train_text2image.py", "controlnet": "train_controlnet.py"}
+PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler", "controlnet")  # the subfolders of a pipeline folder
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")  # owner/name
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _check_folder_path(name: str, value) -> Path:
+    """``value`` is a path (a string or ``pathlib.Path``) that is not an existing file; returns it as a ``Path``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path (a string or pathlib.Path), got {value!r}")
+    if not os.fspath(value):
+        raise ValueError(f"{name} must be a folder path, got the empty string")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} must be a directory, got the file {path}")
+    return path
+
+
+def _check_model(model, choices: tuple[str, ...] = ("course",)) -> None:
+    """``model`` is one of ``choices``, a hub id ``owner/name`` or an existing local folder."""
+    allowed = f"{', '.join(map(repr, choices))}, a hub id 'owner/name' or a local folder"
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be {allowed}, got {model!r} ({type(model).__name__})")
+    text = os.fspath(model)
+    if text and (text in choices or HUB_ID.match(text) or Path(text).is_dir()):  # Path("") is the current folder
+        return
+    close = difflib.get_close_matches(text.lower(), choices, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if text == "auto":
+        hint = " (turn 'auto' into a model with choose_model first)"
+    raise ValueError(f"model must be {allowed}, got {model!r}{hint}")
+
+
+def _check_device(device) -> torch.device:
+    """``device`` names a device this machine has: 'cpu', 'cuda', 'cuda:N' or 'mps' (a string or ``torch.device``)."""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string or torch.device ('cpu', 'cuda', 'mps'), got {device!r}")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be one of 'cpu', 'cuda', 'cuda:N', 'mps', got {device!r}") from None
+    check_choice("device", parsed.type, DEVICE_TYPES)
+    if parsed.type == "cuda" and not (torch.cuda.is_available() and (parsed.index or 0) < torch.cuda.device_count()):
+        raise ValueError(f"device {device!r} was asked for, but this torch sees {torch.cuda.device_count()} CUDA GPU(s); "
+                         f"use 'cpu' (or runtime.pick_device())")
+    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here; use 'cpu'")
+    return parsed
+
+
+def _check_pipe(pipe, parts: tuple[str, ...]) -> None:
+    """``pipe`` is a Stable Diffusion pipeline with ``parts`` (load_pipeline, build_course_pipeline ...)."""
+    missing = [part for part in parts if getattr(pipe, part, None) is None]
+    if missing:
+        raise TypeError(f"pipe must be a Stable Diffusion pipeline (load_pipeline, build_course_pipeline) with "
+                        f"{', '.join(parts)}, got {type(pipe).__name__}, which has no {', '.join(missing)}")
 
 
 def rebuild_command(part: str) -> str:
     """The command that rewrites ``part`` of the course pipeline (from its training record when readable)."""
+    if not isinstance(part, str):
+        raise TypeError(f"part must be the name of a pipeline part ({', '.join(PARTS)}), got {part!r}")
     if part not in PART_MANIFESTS:
         return REBUILD
     try:
@@ -59,7 +119,11 @@ def build_course_pipeline(scheduler=None):
     ``scheduler`` defaults to notebook 06's sampler, DDPM on the cosine schedule with Stable Diffusion's
     "leading" timesteps (``guidance.latent_scheduler``).
     There is no safety checker: the model can only draw digits."""
-    from diffusers import StableDiffusionPipeline
+    from diffusers import SchedulerMixin, StableDiffusionPipeline
+
+    if scheduler is not None and not isinstance(scheduler, SchedulerMixin):
+        raise TypeError(f"scheduler must be None or a diffusers scheduler (for a name such as 'ddim': "
+                        f"guidance.latent_scheduler('ddim')), got {type(scheduler).__name__}")
 
     from .guidance import latent_scheduler, load_text2image
     from .latents import load_vae
@@ -73,7 +137,9 @@ def build_course_pipeline(scheduler=None):
 
 def folder_checksums(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` (relative paths, sorted), except the checksum file itself."""
-    folder = Path(folder)
+    folder = _check_folder_path("folder", folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder {folder} does not exist")
     return {path.relative_to(folder).as_posix(): sha256_of(path) for path in sorted(folder.rglob("*"))
             if path.is_file() and path.name != CHECKSUMS_FILE}
 
@@ -81,7 +147,12 @@ def folder_checksums(folder: Path) -> dict[str, str]:
 def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str, ...] | None = None) -> None:
     """Check the bundled pipeline folder (or only the subfolders ``parts``) against its ``checksums.json``;
     raise :class:`PipelineFilesError` naming the files and the command that rebuilds them."""
-    folder = Path(folder)
+    folder = _check_folder_path("folder", folder)
+    if parts is not None:
+        if not isinstance(parts, (tuple, list)) or not parts:
+            raise TypeError(f"parts must be None or a non-empty tuple of part names ({', '.join(PARTS)}), got {parts!r}")
+        for part in parts:
+            check_choice("parts", part, PARTS)
     listing = folder / CHECKSUMS_FILE
     if not listing.is_file():
         rebuild = rebuild_command(parts[0]) if parts else REBUILD
@@ -126,7 +197,13 @@ def save_part(part, name: str, folder: Path = COURSE_PIPELINE_DIR) -> dict[str, 
 
     from .checkpoints import write_json
 
-    folder = Path(folder)
+    if not hasattr(part, "save_pretrained"):
+        raise TypeError(f"part must be a model, tokenizer or scheduler with save_pretrained, got {type(part).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the part's folder name ({', '.join(PARTS)}), got {name!r}")
+    if not name or name.startswith(".") or "/" in name or "\\" in name:
+        raise ValueError(f"name must be a plain folder name ({', '.join(PARTS)}), got {name!r}")
+    folder = _check_folder_path("folder", folder)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}."))
@@ -151,6 +228,9 @@ def save_part(part, name: str, folder: Path = COURSE_PIPELINE_DIR) -> dict[str, 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
     """Whether the Hugging Face hub may be used: not switched off with ``HF_HUB_OFFLINE`` and answering."""
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a host name such as 'huggingface.co', got {host!r}")
+    check_number("timeout", timeout, 0.0, 600.0, open_low=True)
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         return False
     try:
@@ -164,11 +244,18 @@ def choose_model(model: str = "auto") -> str:
     """Which pipeline to load: ``"course"`` (the bundled folder), a hub id or a folder.
 
     ``"auto"`` gives :data:`HUB_MODEL` when there is a CUDA GPU *and* the hub is reachable, else ``"course"``."""
-    if not isinstance(model, str) or not model:
-        raise ValueError(f"model must be 'auto', 'course', a hub id or a folder, got {model!r}")
+    _check_model(model, ("auto", "course"))
     if model != "auto":
         return model
     return HUB_MODEL if torch.cuda.is_available() and hub_reachable() else "course"
+
+
+def model_source(model: str) -> str:
+    """Which pipeline :func:`load_pipeline` loads for ``model``, in words: the course's own, a local folder or the hub."""
+    _check_model(model)
+    if model == "course":
+        return "the course's own pipeline, data/course_pipeline (offline)"
+    return f"{model}, from " + ("a local folder" if Path(model).is_dir() else "the hub")
 
 
 def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
@@ -179,7 +266,8 @@ def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
     component from this course (pass your own if you deploy one)."""
     from diffusers import StableDiffusionPipeline
 
-    device = torch.device(device)
+    _check_model(model)
+    device = _check_device(device)
     if model == "course":
         verify_pipeline_folder()
         pipe = StableDiffusionPipeline.from_pretrained(COURSE_PIPELINE_DIR, local_files_only=True, use_safetensors=True)
@@ -209,12 +297,18 @@ def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | Non
     from .guidance import sample_with_guidance
     from .text import tokenize
 
-    def embed(texts):
-        ids = tokenize(pipe.tokenizer, texts).to(pipe.text_encoder.device)
+    _check_pipe(pipe, ("tokenizer", "text_encoder", "unet", "scheduler", "vae"))
+
+    def embed(texts, name):
+        ids = tokenize(pipe.tokenizer, texts, name).to(pipe.text_encoder.device)
         return pipe.text_encoder(ids).last_hidden_state
 
+    prompt_embeds = embed(prompts, "prompts")
+    negative_embeds = embed(negative_prompts or [""] * len(prompts), "negative_prompts")
+    if len(negative_embeds) != len(prompt_embeds):
+        raise ValueError(f"negative_prompts must hold one prompt per prompt ({len(prompts)}), got {len(negative_prompts)}")
     controlnet = getattr(pipe, "controlnet", None) if control is not None else None
-    latents = sample_with_guidance(pipe.unet, pipe.scheduler, embed(prompts), embed(negative_prompts or [""] * len(prompts)),
+    latents = sample_with_guidance(pipe.unet, pipe.scheduler, prompt_embeds, negative_embeds,
                                    guidance_scale, num_inference_steps, generator, progress=False,
                                    controlnet=controlnet, control=control, conditioning_scale=conditioning_scale)
     return pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample.clamp(-1, 1)
@@ -222,6 +316,7 @@ def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | Non
 
 def pipeline_resolution(pipe) -> int:
     """Side of the images the pipeline makes by default: UNet sample size x the VAE's downsampling factor."""
+    _check_pipe(pipe, ("unet", "vae"))
     return pipe.unet.config.sample_size * pipe.vae_scale_factor
 
 
@@ -232,6 +327,8 @@ def digits_for_pipeline(digits: torch.Tensor, pipe) -> torch.Tensor:
 
     from .latents import pad_to_32
 
+    check_images("digits", digits, size=28, channels=1)
+    _check_pipe(pipe, ("unet", "vae"))
     side = pipeline_resolution(pipe)
     images = F.interpolate(pad_to_32(digits), size=(side, side), mode="bilinear") if side != 32 else pad_to_32(digits)
     return ((images + 1) / 2).clamp(0, 1).repeat(1, pipe.vae.config.in_channels, 1, 1)
@@ -241,4 +338,5 @@ def pipeline_images_to_digits(images: torch.Tensor) -> torch.Tensor:
     """The course pipeline's output [N, 1, 32, 32] in [0, 1] -> digits [N, 1, 28, 28] in [-1, 1] for the classifier."""
     from .latents import crop_to_28
 
+    check_images("images", images, size=32, channels=1)
     return crop_to_28(images * 2 - 1)

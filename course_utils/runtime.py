@@ -5,16 +5,18 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 
 import numpy as np
 import torch
 
-from .validation import check_integer
+from .validation import check_choice, check_generator, check_integer, check_sizes
 
 COURSE_REPOSITORY = "https://github.com/diffusion-course/diffusion-course"
 MAX_THREADS = 256
+DEVICES = ("auto", "cuda", "mps", "cpu")
 
 
 def _mps_available() -> bool:
@@ -23,8 +25,7 @@ def _mps_available() -> bool:
 
 def pick_device(preferred: str = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; or name one of those explicitly."""
-    if preferred not in ("auto", "cuda", "mps", "cpu"):
-        raise ValueError(f"device must be one of 'auto', 'cuda', 'mps', 'cpu', got {preferred!r}")
+    check_choice("preferred", preferred, DEVICES)
     if preferred == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -32,15 +33,50 @@ def pick_device(preferred: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if preferred == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but this torch sees no CUDA GPU; use 'auto' or 'cpu'")
+        raise ValueError("preferred device 'cuda' was asked for, but this torch sees no CUDA GPU; use 'auto' or 'cpu'")
     if preferred == "mps" and not _mps_available():
-        raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
+        raise ValueError("preferred device 'mps' was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
     return torch.device(preferred)
+
+
+def _check_device(device: str | torch.device) -> None:
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch.device or a device name such as 'cpu', 'cuda' or 'cuda:1', "
+                         f"got {device!r}") from None
+
+
+def random_normal(shape: tuple[int, ...], generator: torch.Generator | None = None,
+                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """N(0, I) noise of ``shape`` on ``device``, drawn on ``generator``'s own device and then moved there.
+
+    A seeded CPU generator therefore gives the same numbers whichever device computes: a GPU run starts
+    from the CPU run's noise, and differs from it only by floating-point rounding. (``diffusers``'
+    ``randn_tensor`` follows the same rule.) Without a generator the draw is made on ``device``."""
+    check_sizes("shape", shape)
+    check_generator("generator", generator)
+    _check_device(device)
+    if not isinstance(dtype, torch.dtype) or not (dtype.is_floating_point or dtype.is_complex):
+        raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float32, got {dtype!r}")
+    draw_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=draw_device, dtype=dtype).to(device)
+
+
+def random_integers(high: int, size: int, generator: torch.Generator | None = None,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """``size`` integers uniform in [0, high), drawn like :func:`random_normal` (timesteps, batch indices)."""
+    check_integer("high", high, 1, math.inf)
+    check_integer("size", size, 0, math.inf)
+    check_generator("generator", generator)
+    _check_device(device)
+    draw_device = generator.device if generator is not None else device
+    return torch.randint(0, high, (size,), generator=generator, device=draw_device).to(device)
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, numpy's and torch's generators (all devices)."""
-    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     random.seed(seed)
     np.random.seed(seed)
@@ -51,6 +87,7 @@ def setup(seed: int = 0, threads: int = 2, device: str = "auto") -> torch.device
     """Seed, fix the CPU thread count, and return the device to compute on."""
     # More threads than this only oversubscribes the CPU, and torch crashes outright at about 100,000.
     check_integer("threads", threads, 1, MAX_THREADS)
+    check_choice("device", device, DEVICES)
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     torch.set_num_threads(threads)
     seed_everything(seed)

@@ -21,14 +21,16 @@ through one loop, :func:`sample_with_scheduler`, which also counts the network e
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ddpm import check_prediction_type, inference_timesteps, predicted_x0_and_eps
-from .schedules import check_num_timesteps
-from .validation import check_integer, check_number
+from .ddpm import _check_image_shape, check_prediction_type, inference_timesteps, predicted_x0_and_eps
+from .runtime import random_normal
+from .schedules import DIFFUSERS_NAMES, check_alpha_bar, check_num_timesteps
+from .validation import check_bool, check_choice, check_generator, check_integer, check_number, check_same_shape
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++", "euler_karras", "heun_karras", "unipc")
 # Karras et al. 2022 (table 1) start their noise levels at sigma_max = 80 for images in [-1, 1]. The cosine
@@ -39,6 +41,7 @@ SPACINGS = ("leading", "trailing")
 
 
 def check_num_inference_steps(num_inference_steps: int, num_train_timesteps: int = 1000) -> None:
+    check_num_timesteps(num_train_timesteps, "num_train_timesteps")
     check_integer("num_inference_steps", num_inference_steps, 1, num_train_timesteps)
 
 
@@ -51,7 +54,6 @@ def sampling_timesteps(num_train_timesteps: int, num_inference_steps: int, spaci
     - ``"trailing"``: t_i = round(T - i * T / N) - 1, i = 0..N-1, so 5 steps visit 999, 799, 599, 399, 199:
       the first step starts where x_T really is noise. (``timestep_spacing="trailing"`` in ``diffusers``.)
     """
-    check_num_timesteps(num_train_timesteps)
     check_num_inference_steps(num_inference_steps, num_train_timesteps)
     if spacing == "leading":
         return inference_timesteps(num_train_timesteps, num_inference_steps)
@@ -77,6 +79,8 @@ def ddim_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor
     For ``prediction_type`` "v_prediction" or "sample", x0_hat and eps come from ``predicted_x0_and_eps``.
     """
     check_number("eta", eta, 0, 1)
+    check_bool("clip", clip)
+    check_alpha_bar(alpha_bar)
     check_integer("t", t, 0, len(alpha_bar) - 1)
     check_integer("prev_t", prev_t, -len(alpha_bar), len(alpha_bar) - 1)  # negative: the end
     abar_t = alpha_bar[t]
@@ -94,6 +98,7 @@ def ddim_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor
     if eta > 0 and prev_t >= 0:
         if noise is None:
             raise ValueError("noise is required when eta > 0 (except on the last step, where sigma = 0)")
+        check_same_shape("noise", noise, "x_t", x_t)
         x_prev = x_prev + sigma * noise
     return x_prev
 
@@ -112,16 +117,24 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     t' the timestep the step reached (0 for the final image).
     """
     check_integer("num_images", num_images, 1, 1_000_000)
+    check_alpha_bar(alpha_bar, values=True)
+    check_choice("timestep_spacing", timestep_spacing, SPACINGS)
+    timesteps = sampling_timesteps(len(alpha_bar), num_inference_steps, timestep_spacing).tolist()
+    check_generator("generator", generator)
+    check_number("eta", eta, 0, 1)
+    _check_image_shape(image_shape)
+    check_bool("clip", clip)
+    check_integer("trajectory_every", trajectory_every, 0, math.inf)
+    check_bool("progress", progress)
     check_prediction_type(prediction_type)
     device = next(model.parameters()).device
     alpha_bar = alpha_bar.to(device=device, dtype=torch.float32)
-    timesteps = sampling_timesteps(len(alpha_bar), num_inference_steps, timestep_spacing).tolist()
-    x = torch.randn((num_images, *image_shape), generator=generator, device=device)
+    x = random_normal((num_images, *image_shape), generator, device)
     trajectory = []
     for i, (t, prev_t) in enumerate(zip(tqdm(timesteps, desc="DDIM sampling", disable=not progress),
                                         timesteps[1:] + [-1])):
         output = model(x, torch.full((num_images,), t, device=device))
-        noise = torch.randn(x.shape, generator=generator, device=device) if eta > 0 and prev_t >= 0 else None
+        noise = random_normal(x.shape, generator, device) if eta > 0 and prev_t >= 0 else None
         x = ddim_step(output, t, prev_t, x, alpha_bar, eta, noise, clip, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or prev_t < 0):
             trajectory.append((max(prev_t, 0), x.clone()))
@@ -180,15 +193,27 @@ def make_scheduler(name: str, num_train_timesteps: int = 1000, *, clip: bool = T
     """
     import diffusers
 
-    if name not in SAMPLERS:
-        raise ValueError(f"name must be one of {SAMPLERS}, got {name!r}")
-    check_num_timesteps(num_train_timesteps)
+    check_choice("name", name, SAMPLERS)
+    check_num_timesteps(num_train_timesteps, "num_train_timesteps")
+    check_bool("clip", clip)
     check_prediction_type(prediction_type)
     class_name, settings = _scheduler_recipes(clip)[name]
+    scheduler_class = getattr(diffusers, class_name)
+    known = inspect.signature(scheduler_class.__init__).parameters
+    for key in overrides:
+        if key not in known:
+            raise TypeError(f"{key} is not a setting of diffusers.{class_name} (make_scheduler passes its "
+                            f"overrides to it)")
     config = dict(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
                   prediction_type=prediction_type, **settings)
     config.update(overrides)
-    return getattr(diffusers, class_name)(**config)
+    try:
+        return scheduler_class(**config)
+    except NotImplementedError as error:  # what diffusers raises for a setting it does not implement
+        value = overrides.get("beta_schedule")
+        hint = (f"; the course's schedule {value!r} is beta_schedule={DIFFUSERS_NAMES[value]!r} in diffusers"
+                if isinstance(value, str) and DIFFUSERS_NAMES.get(value, value) != value else "")
+        raise ValueError(f"diffusers.{class_name} does not implement the overrides {overrides}: {error}{hint}") from None
 
 
 @torch.no_grad()
@@ -205,7 +230,12 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
     schedulers draw their noise from ``generator`` where ``step`` accepts one. The last x is the
     sampler's estimate of x_0; it is clamped to the image range, as saving it as an image would.
     """
+    if not all(hasattr(scheduler, attribute) for attribute in ("config", "set_timesteps", "step", "timesteps")):
+        raise TypeError(f"scheduler must be a diffusers scheduler, such as make_scheduler('ddim'), got {scheduler!r}")
     check_integer("num_images", num_images, 1, 1_000_000)
+    check_generator("generator", generator)
+    _check_image_shape(image_shape)
+    check_bool("progress", progress)
     check_num_inference_steps(num_inference_steps, scheduler.config.num_train_timesteps)
     if getattr(scheduler.config, "use_karras_sigmas", False) and num_inference_steps < 2:
         raise ValueError(f"num_inference_steps must be at least 2 on Karras noise levels (they span "
@@ -214,7 +244,7 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
     scheduler.set_timesteps(num_inference_steps, device=device)
     takes_generator = "generator" in inspect.signature(scheduler.step).parameters
     extra = {"generator": generator} if takes_generator else {}
-    x = torch.randn((num_images, *image_shape), generator=generator, device=device) * scheduler.init_noise_sigma
+    x = random_normal((num_images, *image_shape), generator, device) * scheduler.init_noise_sigma
     nfe = 0
     for t in tqdm(scheduler.timesteps, desc=type(scheduler).__name__, disable=not progress):
         output = model(scheduler.scale_model_input(x, t), t.reshape(1).expand(num_images).to(device))

@@ -13,16 +13,43 @@ Index t runs 0..T-1 here, as in ``diffusers``.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
-from .validation import check_integer, check_number
+from .validation import check_choice, check_integer, check_number, check_same_shape, check_tensor
 
 SCHEDULES = ("linear", "scaled_linear", "cosine", "sigmoid")
 
 
-def check_num_timesteps(num_timesteps: int) -> None:
-    check_integer("num_timesteps", num_timesteps, 2, 100_000)
+def check_num_timesteps(num_timesteps: int, name: str = "num_timesteps") -> None:
+    """T, the number of diffusion steps, in [2, 100000]; ``name`` as the caller spells it (the samplers say
+    ``num_train_timesteps``, as ``diffusers`` does)."""
+    check_integer(name if name == "num_timesteps" else f"{name} (the schedule's num_timesteps)", num_timesteps, 2, 100_000)
+
+
+def _check_beta_range(beta_start: float, beta_end: float) -> None:
+    for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number in (0, 1), got {value!r} ({type(value).__name__})")
+    if not 0.0 < beta_start <= beta_end < 1.0:
+        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+
+
+def check_alpha_bar(alpha_bar: torch.Tensor, *, values: bool = False) -> None:
+    """``alpha_bar`` is a table alpha_bar_0..alpha_bar_{T-1}: a 1-D floating-point tensor of T >= 2 entries;
+    with ``values``, all in [0, 1]. Reading the values costs a device synchronisation, so the samplers check
+    them once on entry, and the per-step functions only the type and shape."""
+    if not torch.is_tensor(alpha_bar) or alpha_bar.dim() != 1 or not alpha_bar.is_floating_point():
+        got = (f"shape {tuple(alpha_bar.shape)}, dtype {alpha_bar.dtype}" if torch.is_tensor(alpha_bar)
+               else type(alpha_bar).__name__)
+        raise TypeError(f"alpha_bar must be a 1-D floating-point tensor (e.g. alphas_cumprod(make_betas('cosine', "
+                        f"1000))), got {got}")
+    if len(alpha_bar) < 2:
+        raise ValueError(f"alpha_bar must hold at least 2 timesteps, got {len(alpha_bar)}")
+    if values and not bool(((alpha_bar >= 0) & (alpha_bar <= 1)).all()):
+        raise ValueError(f"alpha_bar must hold values in [0, 1], got values from {alpha_bar.min().item():.4g} "
+                         f"to {alpha_bar.max().item():.4g}")
 
 
 def linear_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -31,8 +58,7 @@ def linear_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: 
     ``diffusers`` name: ``beta_schedule="linear"``.
     """
     check_num_timesteps(num_timesteps)
-    if not 0.0 < beta_start <= beta_end < 1.0:
-        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+    _check_beta_range(beta_start, beta_end)
     return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
 
 
@@ -42,8 +68,7 @@ def scaled_linear_betas(num_timesteps: int = 1000, beta_start: float = 0.00085, 
     ``diffusers`` name: ``beta_schedule="scaled_linear"``.
     """
     check_num_timesteps(num_timesteps)
-    if not 0.0 < beta_start <= beta_end < 1.0:
-        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+    _check_beta_range(beta_start, beta_end)
     return torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float64) ** 2
 
 
@@ -74,8 +99,7 @@ def sigmoid_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end:
     ``diffusers`` name: ``beta_schedule="sigmoid"``.
     """
     check_num_timesteps(num_timesteps)
-    if not 0.0 < beta_start <= beta_end < 1.0:
-        raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
+    _check_beta_range(beta_start, beta_end)
     steps = torch.linspace(-6, 6, num_timesteps, dtype=torch.float64)
     return torch.sigmoid(steps) * (beta_end - beta_start) + beta_start
 
@@ -91,22 +115,37 @@ DIFFUSERS_NAMES = {"linear": "linear", "scaled_linear": "scaled_linear", "cosine
 
 def make_betas(schedule: str, num_timesteps: int = 1000) -> torch.Tensor:
     """beta_1..beta_T (float64) for a schedule named in :data:`SCHEDULES`."""
-    if schedule not in BETA_FUNCTIONS:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    check_choice("schedule", schedule, SCHEDULES)
     return BETA_FUNCTIONS[schedule](num_timesteps)
 
 
 def alphas_cumprod(betas: torch.Tensor) -> torch.Tensor:
     """alpha_bar_t = prod_{s<=t} (1 - beta_s)  (DDPM eq. 4); ``diffusers``: ``scheduler.alphas_cumprod``."""
+    check_tensor("betas", betas, dims=1)
+    if not betas.is_floating_point():
+        raise TypeError(f"betas must be a floating-point tensor, got dtype {betas.dtype}")
+    if not bool(((betas >= 0) & (betas <= 1)).all()):
+        raise ValueError(f"betas must lie in [0, 1], got values from {betas.min().item():.4g} to {betas.max().item():.4g}")
     return torch.cumprod(1.0 - betas, dim=0)
 
 
 def snr(alpha_bar: torch.Tensor) -> torch.Tensor:
     """Signal-to-noise ratio SNR_t = alpha_bar_t / (1 - alpha_bar_t)  (Kingma et al. 2021, eq. 2)."""
+    check_tensor("alpha_bar", alpha_bar)
+    if not alpha_bar.is_floating_point():
+        raise TypeError(f"alpha_bar must be a floating-point tensor, got dtype {alpha_bar.dtype}")
+    if not bool(((alpha_bar >= 0) & (alpha_bar < 1)).all()):
+        raise ValueError(f"alpha_bar must lie in [0, 1) (SNR is infinite at 1), got values from "
+                         f"{alpha_bar.min().item():.4g} to {alpha_bar.max().item():.4g}")
     return alpha_bar / (1.0 - alpha_bar)
 
 
 def check_timesteps(timesteps: torch.Tensor, num_timesteps: int) -> None:
+    """``timesteps`` is an integer tensor with values in [0, num_timesteps - 1] (it reads the values)."""
+    check_num_timesteps(num_timesteps)
+    check_tensor("timesteps", timesteps)
+    if timesteps.is_floating_point() or timesteps.is_complex() or timesteps.dtype == torch.bool:
+        raise TypeError(f"timesteps must be integers, got dtype {timesteps.dtype}")
     if timesteps.numel() and (int(timesteps.min()) < 0 or int(timesteps.max()) >= num_timesteps):
         raise ValueError(
             f"timesteps must lie in [0, {num_timesteps - 1}], got values from "
@@ -122,12 +161,16 @@ def q_sample(x0: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor, alp
     if not torch.is_tensor(x0) or not x0.is_floating_point():
         raise TypeError(f"x0 must be a floating-point tensor (images in [-1, 1]), got "
                         f"{x0.dtype if torch.is_tensor(x0) else type(x0).__name__}")
-    timesteps = torch.as_tensor(timesteps, device=x0.device)
-    if timesteps.is_floating_point() or timesteps.dtype == torch.bool:
-        raise TypeError(f"timesteps must be integers, got dtype {timesteps.dtype}")
-    timesteps = timesteps.long().reshape(-1)
+    check_alpha_bar(alpha_bar)
+    try:
+        timesteps = torch.as_tensor(timesteps, device=x0.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"timesteps must be a tensor or a list of integers, got {timesteps!r}") from None
     check_timesteps(timesteps, len(alpha_bar))
-    if noise.shape != x0.shape:
-        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    timesteps = timesteps.long().reshape(-1)
+    if len(timesteps) not in (1, len(x0)):
+        raise ValueError(f"timesteps must hold one timestep per image of x0 ({len(x0)}), or one for all, "
+                         f"got {len(timesteps)}")
+    check_same_shape("noise", noise, "x0", x0)
     abar = alpha_bar.to(device=x0.device, dtype=x0.dtype)[timesteps].reshape(-1, *([1] * (x0.dim() - 1)))
     return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise

@@ -21,8 +21,33 @@ PRE_TOKENIZER = regex.compile(r"""[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""")
 MAX_TOKENS = 16  # "<|startoftext|>" + the longest caption (11 tokens) + "<|endoftext|>", with room to spare
 
 
+def _check_strings(name: str, value) -> None:
+    """``value`` is a non-empty list (or tuple) of strings; a single string, the usual slip, is refused with a hint."""
+    item = name.removesuffix("s")
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of strings, got the single string {value!r}: wrap it as [{item}]")
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a non-empty list of strings, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must be a non-empty list of strings, got {value!r}")
+    wrong = [(i, text) for i, text in enumerate(value) if not isinstance(text, str)]
+    if wrong:
+        i, text = wrong[0]
+        raise TypeError(f"every {item} must be a string, got {text!r} ({type(text).__name__}) as {name}[{i}]")
+
+
+def _check_tokenizer(tokenizer) -> None:
+    from transformers import PreTrainedTokenizerBase
+
+    if not isinstance(tokenizer, PreTrainedTokenizerBase):
+        raise TypeError(f"tokenizer must be a transformers tokenizer (make_tokenizer, or a pipeline's .tokenizer), "
+                        f"got {type(tokenizer).__name__}")
+
+
 def pre_tokenize(text: str) -> list[str]:
     """Lower-case and split into words, digits and punctuation, as CLIP does."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
     return PRE_TOKENIZER.findall(" ".join(text.lower().split()))
 
 
@@ -30,6 +55,7 @@ def learn_bpe(texts: list[str]) -> list[tuple[str, str]]:
     """Byte-pair encoding (Sennrich et al. 2016): start from characters, with ``</w>`` marking the end of
     a word, and repeatedly merge the most frequent adjacent pair of symbols into a new symbol, until
     every word of the corpus is a single symbol. Returns the merges in the order learned (their rank)."""
+    _check_strings("texts", texts)
     words = Counter(tuple(word[:-1]) + (word[-1] + WORD_END,) for text in texts for word in pre_tokenize(text))
     merges = []
     while True:
@@ -60,7 +86,7 @@ def make_tokenizer(texts: list[str]):
     the special tokens, every character (alone and word-final), then every merged symbol."""
     from transformers import CLIPTokenizer
 
-    merges = learn_bpe(texts)
+    merges = learn_bpe(texts)  # checks texts
     characters = sorted({char for text in texts for word in pre_tokenize(text) for char in word})
     symbols = [START, END, *characters, *(c + WORD_END for c in characters), *(a + b for a, b in merges)]
     vocab = {symbol: index for index, symbol in enumerate(dict.fromkeys(symbols))}
@@ -69,6 +95,7 @@ def make_tokenizer(texts: list[str]):
 
 def text_encoder_config(tokenizer) -> dict:
     """``CLIPTextConfig`` of the course text encoder (0.1M parameters; Stable Diffusion v1's has 123M)."""
+    _check_tokenizer(tokenizer)
     return {"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
             "num_attention_heads": 4, "max_position_embeddings": MAX_TOKENS,
             "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
@@ -81,7 +108,7 @@ def make_text_encoder(tokenizer):
     return CLIPTextModel(CLIPTextConfig(**text_encoder_config(tokenizer)))
 
 
-def check_prompts(tokenizer, prompts: list[str]) -> None:
+def check_prompts(tokenizer, prompts: list[str], name: str = "prompts") -> None:
     """Refuse what a tokenizer would silently turn into something else, and warn about what it cuts.
 
     - ``prompts`` must be a non-empty list of strings (a single string is a common slip: wrap it, ``[prompt]``).
@@ -90,19 +117,16 @@ def check_prompts(tokenizer, prompts: list[str]) -> None:
       ``ValueError`` naming the characters. (Stable Diffusion's byte-level tokenizer knows every character.)
     - A prompt longer than the text encoder's context (``model_max_length`` tokens, 16 for the course, 77 for
       Stable Diffusion) is cut by the tokenizer: a ``UserWarning`` says how much is lost.
+
+    ``name`` is the parameter the messages name (``negative_prompts`` for a caller's negative prompts).
     """
-    if isinstance(prompts, str):
-        raise TypeError(f"prompts must be a list of strings, got the single string {prompts!r}: wrap it as [prompt]")
-    if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise ValueError(f"prompts must be a non-empty list of strings, got {prompts!r}")
-    wrong = [prompt for prompt in prompts if not isinstance(prompt, str)]
-    if wrong:
-        raise TypeError(f"every prompt must be a string, got {wrong[0]!r} ({type(wrong[0]).__name__})")
+    _check_tokenizer(tokenizer)
+    _check_strings(name, prompts)
     unknown_id = tokenizer.unk_token_id
     characters = sorted({char for prompt in prompts for char in prompt if not char.isspace()})
     unknown = [char for char in characters if unknown_id in tokenizer(char).input_ids[1:-1]]
     if unknown:
-        raise ValueError(f"prompts contain characters this tokenizer does not know: {' '.join(unknown)} "
+        raise ValueError(f"{name} contain characters this tokenizer does not know: {' '.join(unknown)} "
                          f"(they would become {tokenizer.unk_token!r}, the same as padding); its vocabulary was "
                          f"learnt from the training captions")
     for prompt in dict.fromkeys(prompts):
@@ -113,9 +137,9 @@ def check_prompts(tokenizer, prompts: list[str]) -> None:
                           UserWarning, stacklevel=3)
 
 
-def tokenize(tokenizer, prompts: list[str]):
+def tokenize(tokenizer, prompts: list[str], name: str = "prompts"):
     """Token ids [N, MAX_TOKENS], padded with ``<|endoftext|>`` the way the Stable Diffusion pipeline pads,
-    after :func:`check_prompts`."""
-    check_prompts(tokenizer, prompts)
+    after :func:`check_prompts` (whose messages name ``name``)."""
+    check_prompts(tokenizer, prompts, name)
     return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                      return_tensors="pt").input_ids

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .validation import check_integer, check_number, check_tensor
+
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal embedding of integer timesteps, [B] -> [B, dim].
@@ -22,6 +24,11 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
     the transformer position encoding (Vaswani et al. 2017, section 3.5) in the order ``diffusers`` uses
     with ``flip_sin_to_cos=True``.
     """
+    check_tensor("timesteps", timesteps, dims=1)
+    check_integer("dim", dim, 2, 100_000)
+    if dim % 2:
+        raise ValueError(f"dim must be even (half cosines, half sines), got {dim}")
+    check_number("max_period", max_period, 1, 10**9, open_low=True)
     half = dim // 2
     frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=timesteps.device) / half)
     angles = timesteps.float()[:, None] * frequencies[None, :]
@@ -123,8 +130,14 @@ def load_tiny_unet(name: str):
     manifest's ``config`` being the configuration stored inside the checksummed weights file."""
     from .checkpoints import load_weights, stored_config
 
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of a shipped TinyUNet checkpoint (a string), got {name!r} "
+                        f"({type(name).__name__})")
     state_dict, manifest = load_weights(name)
     config = stored_config(name)
+    if "channels" not in config:
+        raise ValueError(f"name must be the name of a TinyUNet checkpoint, got {name!r}, whose configuration "
+                         f"has no 'channels' (keys: {', '.join(config)})")
     model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
     model.load_state_dict(state_dict)
     return model.eval(), {**manifest, "config": config}
@@ -132,4 +145,6 @@ def load_tiny_unet(name: str):
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

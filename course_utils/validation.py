@@ -10,13 +10,18 @@ not parameters of the notebook (a misspelled ``papermill -p NUM_STEP 50`` would 
 defaults):
 
     check_parameters(globals(), NUM_STEPS=integer(1, 1000), STEP_SIZE=number(0, 1, allow_none=True))
+
+Misusing the checks themselves (low > high, a NaN or non-numeric bound, ``check_choice`` given a string or
+no choices, ``STEPS=integer`` not called) raises at once, naming the argument: such a check could never
+pass, or would check nothing.
 """
 from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 Check = Callable[[str, Any], None]
@@ -27,8 +32,46 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Misuse of the checks themselves: a developer's error, not a learner's.
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, the name of the parameter checked, got {name!r}")
+
+
+def _check_bounds(function: str, low: Any, high: Any) -> None:
+    """``low`` and ``high`` are numbers (not bools, not NaN; infinities allowed) with low <= high."""
+    for label, bound in (("low", low), ("high", high)):
+        if isinstance(bound, bool) or not isinstance(bound, numbers.Real):
+            raise TypeError(f"{function}: {label} must be a number, got {bound!r} ({type(bound).__name__})")
+        if math.isnan(bound):
+            raise ValueError(f"{function}: {label} must be a number, got nan")
+    if low > high:
+        raise ValueError(f"{function}: low must be <= high (no value could pass), got low={low!r}, high={high!r}")
+
+
+def _check_choices(function: str, choices: Any) -> tuple:
+    """``choices`` as a tuple: a non-empty collection of the allowed values, not a string (whose letters it would be)."""
+    if isinstance(choices, (str, bytes)) or not isinstance(choices, Collection):
+        raise TypeError(f"{function}: choices must be a list or tuple of the allowed values, got {choices!r}")
+    if not choices:
+        raise ValueError(f"{function}: choices must not be empty (no value could pass)")
+    return tuple(choices)
+
+
+def _check_unpacked(function: str, choices: tuple) -> None:
+    """The factories take the choices themselves: ``choice("ddpm", "ddim")`` or ``choice(*names)``."""
+    if not choices:
+        raise ValueError(f"{function}: choices must not be empty: list the allowed values, e.g. {function}('ddpm', 'ddim')")
+    if len(choices) == 1 and isinstance(choices[0], (list, tuple, set, frozenset, dict)):
+        raise TypeError(f"{function}: choices must be the allowed values themselves, got one {type(choices[0]).__name__} "
+                        f"{choices[0]!r}: unpack it, {function}(*values)")
+
+
 def check_integer(name: str, value: Any, low: int, high: int) -> None:
     """``value`` is an int (not a bool) in [low, high]."""
+    _check_name(name)
+    _check_bounds("check_integer", low, high)
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer in [{low}, {high}], got {value!r} ({type(value).__name__})")
     if not low <= value <= high:
@@ -37,6 +80,8 @@ def check_integer(name: str, value: Any, low: int, high: int) -> None:
 
 def check_number(name: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
     """``value`` is a finite int or float (not a bool) in [low, high], or (low, high] with ``open_low``."""
+    _check_name(name)
+    _check_bounds("check_number", low, high)
     interval = f"{'(' if open_low else '['}{low}, {high}]"
     if not _is_number(value):
         raise TypeError(f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__})")
@@ -46,15 +91,86 @@ def check_number(name: str, value: Any, low: float, high: float, *, open_low: bo
 
 def check_choice(name: str, value: Any, choices) -> None:
     """``value`` is one of ``choices``."""
-    if isinstance(value, bool) or value not in tuple(choices):
+    _check_name(name)
+    choices = _check_choices("check_choice", choices)
+    if isinstance(value, bool) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
+def check_tensor(name: str, value: Any, *, dims: int | tuple[int, ...] | None = None, floating: bool = False,
+                 shape: tuple[int | None, ...] | None = None) -> None:
+    """``value`` is a ``torch.Tensor`` with ``dims`` dimensions (a count or a tuple of allowed counts), a
+    floating-point dtype if ``floating`` (uint8 images would be silently cast, integer timesteps passed as
+    alpha_bar give NaN), and ``shape`` where given (``None`` entries match any size)."""
+    import torch
+
+    _check_name(name)
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    allowed = (dims,) if isinstance(dims, int) else dims
+    if allowed is not None and value.dim() not in allowed:
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {tuple(value.shape)}")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor (images in [-1, 1]: convert with "
+                        f"course_utils.data.to_model_range), got dtype {value.dtype}")
+    if shape is not None and (value.dim() != len(shape)
+                              or any(want is not None and got != want for got, want in zip(value.shape, shape))):
+        wanted = "[" + ", ".join("*" if size is None else str(size) for size in shape) + "]"
+        raise ValueError(f"{name} must have shape {wanted}, got {tuple(value.shape)}")
+
+
+def check_images(name: str, value: Any, *, size: int | None = None, channels: int | None = None) -> None:
+    """A floating-point batch of images [N, C, H, W] (``size`` = H = W, ``channels`` = C where given)."""
+    check_tensor(name, value, dims=4, floating=True, shape=(None, channels, size, size))
+
+
+def check_same_shape(name: str, value: Any, other_name: str, other: Any) -> None:
+    """``value`` is a tensor of the shape of the tensor ``other`` (no silent broadcasting between batches)."""
+    check_tensor(name, value)
+    check_tensor(other_name, other)
+    if value.shape != other.shape:
+        raise ValueError(f"{name} must have the shape of {other_name} {tuple(other.shape)}, got {tuple(value.shape)}")
+
+
+def check_generator(name: str, value: Any) -> None:
+    """``value`` is ``None`` or a ``torch.Generator`` (a seed is not: make one with torch.Generator().manual_seed(seed))."""
+    import torch
+
+    _check_name(name)
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None (for a seed s: torch.Generator().manual_seed(s)), "
+                        f"got {value!r} ({type(value).__name__})")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """``value`` is ``True`` or ``False`` (a string such as ``"no"`` would count as true)."""
+    _check_name(name)
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
+def check_sizes(name: str, value: Any, *, length: int | None = None, minimum: int = 0) -> None:
+    """``value`` is a shape: a tuple (or list, or ``torch.Size``) of ``length`` integers >= ``minimum``."""
+    _check_name(name)
+    count = "" if length is None else f"{length} "
+    message = f"{name} must be a tuple of {count}integers >= {minimum}, got {value!r}"
+    if not isinstance(value, (tuple, list)) or any(
+            isinstance(size, bool) or not isinstance(size, numbers.Integral) for size in value):
+        raise TypeError(message)
+    if (length is not None and len(value) != length) or any(size < minimum for size in value):
+        raise ValueError(message)
+
+
 def integer(low: int, high: int) -> Check:
+    _check_bounds("integer", low, high)
     return lambda name, value: check_integer(name, value, low, high)
 
 
 def number(low: float, high: float, *, open_low: bool = False, allow_none: bool = False) -> Check:
+    _check_bounds("number", low, high)
+    check_bool("open_low", open_low)
+    check_bool("allow_none", allow_none)
+
     def check(name: str, value: Any) -> None:
         if not (allow_none and value is None):
             check_number(name, value, low, high, open_low=open_low)
@@ -62,11 +178,14 @@ def number(low: float, high: float, *, open_low: bool = False, allow_none: bool 
 
 
 def choice(*choices) -> Check:
+    _check_unpacked("choice", choices)
     return lambda name, value: check_choice(name, value, choices)
 
 
 def integer_list(low: int, high: int) -> Check:
     """A non-empty list (or tuple) of integers in [low, high]."""
+    _check_bounds("integer_list", low, high)
+
     def check(name: str, value: Any) -> None:
         message = f"{name} must be a non-empty list of integers in [{low}, {high}], got {value!r}"
         if not isinstance(value, (list, tuple)) or not value:
@@ -80,6 +199,8 @@ def integer_list(low: int, high: int) -> Check:
 
 def number_list(low: float, high: float) -> Check:
     """A non-empty list (or tuple) of numbers in [low, high]."""
+    _check_bounds("number_list", low, high)
+
     def check(name: str, value: Any) -> None:
         message = f"{name} must be a non-empty list of numbers in [{low}, {high}], got {value!r}"
         if not isinstance(value, (list, tuple)) or not value or not all(_is_number(item) for item in value):
@@ -91,6 +212,8 @@ def number_list(low: float, high: float) -> Check:
 
 def choice_list(*choices) -> Check:
     """A non-empty list (or tuple) drawn from ``choices``."""
+    _check_unpacked("choice_list", choices)
+
     def check(name: str, value: Any) -> None:
         message = f"{name} must be a non-empty list drawn from {', '.join(map(repr, choices))}, got {value!r}"
         if not isinstance(value, (list, tuple)) or not value:
@@ -101,6 +224,8 @@ def choice_list(*choices) -> Check:
 
 
 def string(max_length: int = 1000) -> Check:
+    check_integer("max_length", max_length, 0, math.inf)
+
     def check(name: str, value: Any) -> None:
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
@@ -109,10 +234,21 @@ def string(max_length: int = 1000) -> Check:
     return check
 
 
+FACTORIES = (integer, number, choice, integer_list, number_list, choice_list, string)
+
+
 def check_parameters(namespace: dict[str, Any], **checks: Check) -> None:
     """Check a notebook's parameters (``namespace`` is its ``globals()``), each with its check from
     ``checks``, and refuse any other UPPER_CASE value in ``namespace``: it can only be a misspelled
     parameter injected by papermill (the parameters cell is the first to define UPPER_CASE names)."""
+    if not isinstance(namespace, Mapping):
+        raise TypeError(f"namespace must be the notebook's globals(), a dict, got {type(namespace).__name__}")
+    for name, check in checks.items():
+        if any(check is factory for factory in FACTORIES):
+            raise TypeError(f"{name}={check.__name__} is the factory of a check, not a check: call it with what is "
+                            f"allowed, e.g. {name}=integer(1, 100)")
+        if not callable(check):
+            raise TypeError(f"{name} needs a check such as integer(1, 100) or choice('a', 'b'), got {check!r}")
     unknown = [name for name, value in namespace.items()
                if PARAMETER_NAME.match(name) and name not in checks
                and (value is None or isinstance(value, (bool, int, float, str, list, tuple, dict)))]

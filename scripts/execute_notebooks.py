@@ -38,8 +38,23 @@ def default_notebooks() -> list[Path]:
     return sorted(path for path in NOTEBOOK_DIR.glob("*.ipynb") if NOTEBOOK_NAME.match(path.name))
 
 
+# Random ids (uuid4 hex) that widgets (tqdm's progress bars, sliders) and matplotlib's animations get afresh at every run
+RANDOM_ID = re.compile(r'(?:"model_id": "|IPY_MODEL_|_anim_img)([0-9a-f]{32})')
+
+
+def stable_ids(text: str) -> str:
+    """Replace each random widget and animation id in a notebook's JSON by its number in order of first appearance
+    (``00000000000000000000000000000001``, ...), everywhere it occurs: re-executing an unchanged notebook then
+    changes nothing but what its computation changed."""
+    order = {}
+    for match in RANDOM_ID.finditer(text):
+        order.setdefault(match.group(1), f"{len(order) + 1:032x}")
+    return re.sub(r"[0-9a-f]{32}", lambda match: order.get(match.group(0), match.group(0)), text) if order else text
+
+
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    atomic_write(path, lambda temporary: nbformat.write(nb, str(temporary)))
+    text = stable_ids(nbformat.writes(nb))
+    atomic_write(path, lambda temporary: Path(temporary).write_text(text if text.endswith("\n") else text + "\n"))
 
 
 def execute(path: Path, timeout: int = 600) -> float:

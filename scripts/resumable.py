@@ -16,7 +16,9 @@ bit), and training to N steps gives the same model whatever longer run it was pa
 """
 from __future__ import annotations
 
+import argparse
 import csv
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,50 @@ from course_utils.checkpoints import atomic_write  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
 
 LOG_EVERY = 100
+
+
+def integer_in(low: int, high: int | None = None):
+    """An argparse ``type``: an integer in [low, high] (``--save-every 0`` would divide by zero at the first step,
+    ``--threads 100000`` crashes torch)."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+    return parse
+
+
+def in_range(low: float, high: float, include_low: bool = True):
+    """An argparse ``type``: a finite number in [low, high) (or (low, high) with ``include_low=False``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not include_low) or value >= high:
+            raise argparse.ArgumentTypeError(f"must lie in {'[' if include_low else '('}{low}, {high}), got {text}")
+        return value
+    return parse
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, steps: int, batch_size: int, lr: float,
+                           warmup: int | None = None, ema_decay: float | None = None) -> None:
+    """The options every training script takes, each checked before any work (an argparse error names it)."""
+    parser.add_argument("--steps", type=integer_in(1), default=steps, help=f"total optimizer steps (default {steps})")
+    parser.add_argument("--batch-size", type=integer_in(1), default=batch_size)
+    parser.add_argument("--lr", type=in_range(0, 1, include_low=False), default=lr)
+    if warmup is not None:
+        parser.add_argument("--warmup", type=integer_in(0), default=warmup, help="linear learning-rate warm-up steps")
+    if ema_decay is not None:
+        parser.add_argument("--ema-decay", type=in_range(0, 1), default=ema_decay)
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--save-every", type=integer_in(1), default=250)
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:

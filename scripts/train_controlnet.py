@@ -35,28 +35,19 @@ from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.text import tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, learning_rate, step_generator  # noqa: E402
+from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402
 from train_text2image import batch_captions, caption_levels  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="total optimizer steps (default 3000)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--ema-decay", type=float, default=0.999)
+    add_training_arguments(parser, steps=3000, batch_size=64, lr=2e-4, warmup=100, ema_decay=0.999)
     parser.add_argument("--drop-rate", type=float, default=0.5, help="share of captions replaced by \"\"")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "controlnet_mnist")
     parser.add_argument("--folder", type=Path, default=COURSE_CONTROLNET_DIR,
                         help="where controlnet/ and checksums.json are written")
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "controlnet_mnist.json")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
     if not 0.0 <= args.drop_rate < 1.0:
         parser.error(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
     return args

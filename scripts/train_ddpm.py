@@ -40,7 +40,7 @@ from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, learning_rate, step_generator  # noqa: E402
+from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
@@ -56,11 +56,7 @@ def training_data(space: str) -> tuple[torch.Tensor, int]:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=12000, help="total optimizer steps (default 12000)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=500, help="linear learning-rate warm-up steps")
-    parser.add_argument("--ema-decay", type=float, default=0.999)
+    add_training_arguments(parser, steps=12000, batch_size=64, lr=1e-3, warmup=500, ema_decay=0.999)
     parser.add_argument("--space", choices=SPACES, default="pixel", help="what is denoised (default pixel)")
     parser.add_argument("--channels", type=str, default=None,
                         help="UNet widths per resolution (default 32,64,128 in pixels, 48,96,192 in latents)")
@@ -72,9 +68,6 @@ def parse_args(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--schedule", type=str, default="cosine")
     parser.add_argument("--timesteps", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
                         help="dtype of the exported EMA weights (default float16: half the bytes in git; the "
                              "course loads them into a float32 model, and measures quality on what it ships)")
@@ -90,10 +83,6 @@ def parse_args(argv=None):
     args.channels = args.channels or default_channels
     args.run_dir = args.run_dir or ROOT / "runs" / name
     args.out = args.out or DATA_DIR / f"{name}.safetensors"
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.init_from is not None and not (args.init_from.is_file() and args.init_from.with_suffix(".json").is_file()):
         parser.error(f"--init-from needs a .safetensors file with its .json manifest beside it, got {args.init_from}")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -36,20 +36,13 @@ from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_co
 from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, learning_rate, step_generator  # noqa: E402
+from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=12000, help="total optimizer steps (default 12000)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--ema-decay", type=float, default=0.999)
+    add_training_arguments(parser, steps=12000, batch_size=128, lr=5e-4, warmup=500, ema_decay=0.999)
     parser.add_argument("--drop-rate", type=float, default=0.1, help="share of captions replaced by \"\"")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "text2image_mnist")
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
                         help="the Stable Diffusion folder whose tokenizer/, text_encoder/ and unet/ are written")
@@ -57,8 +50,6 @@ def parse_args(argv=None):
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
                         help="precision of the stored UNet (default float16: half the tree; it is loaded as float32)")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
     if not 0.0 <= args.drop_rate < 1.0:
         parser.error(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
     return args

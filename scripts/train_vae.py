@@ -26,27 +26,18 @@ from course_utils.latents import (crop_to_28, latent_scaling_factor, make_vae, p
 from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, step_generator  # noqa: E402
+from resumable import TrainingRun, add_training_arguments, step_generator  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="total optimizer steps (default 3000)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    add_training_arguments(parser, steps=3000, batch_size=64, lr=1e-3)
     parser.add_argument("--kl-weight", type=float, default=1e-4, help="beta: weight of the KL per latent element")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "vae_mnist")
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
                         help="the Stable Diffusion folder whose vae/ is written (default data/course_pipeline)")
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "vae_mnist.json")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.kl_weight < 0:
         parser.error(f"--kl-weight must be >= 0, got {args.kl_weight}")
     return args

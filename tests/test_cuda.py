@@ -40,6 +40,22 @@ def test_samplers_run_on_cuda_with_cuda_generators():
         assert images.device.type == "cuda" and images.shape == (4, 1, 28, 28) and torch.isfinite(images).all()
 
 
+def test_a_cpu_generator_gives_the_cpu_runs_samples_on_cuda():
+    # the notebooks seed CPU generators: on a GPU they start from the stored CPU run's noise, so their checked
+    # outputs differ from it only by floating-point rounding
+    model, alpha_bar, manifest = ddpm.load_ddpm()
+    target = manifest["config"]["prediction_type"]
+    on_cpu = samplers.sample_ddim(model, 4, alpha_bar, 10, torch.Generator().manual_seed(0), progress=False,
+                                  prediction_type=target)
+    on_gpu = samplers.sample_ddim(model.to(CUDA), 4, alpha_bar, 10, torch.Generator().manual_seed(0), progress=False,
+                                  prediction_type=target)
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-3, rtol=0)
+    stochastic = ddpm.sample_ddpm(model, 4, alpha_bar, 10, torch.Generator().manual_seed(0), progress=False,
+                                  prediction_type=target)
+    assert stochastic.device.type == "cuda" and torch.isfinite(stochastic).all()
+
+
 def test_measures_take_cuda_images(digits):
     classifier = metrics.load_classifier()
     features, probabilities = metrics.classify(classifier, digits.to(CUDA))

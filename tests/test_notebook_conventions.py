@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import io
 import re
+import sys
 import tokenize
 from pathlib import Path
 
@@ -165,3 +166,17 @@ def test_nbgrader_markers_are_balanced(notebook):
             begins = cell.source.count(f"### BEGIN {what}")
             ends = cell.source.count(f"### END {what}")
             assert begins == ends, f"unbalanced ### BEGIN/END {what} in:\n{cell.source}"
+
+
+def test_stored_notebooks_carry_no_random_widget_or_animation_ids(repo_root):
+    # scripts/execute_notebooks.py numbers them, so re-executing an unchanged notebook gives no diff
+    sys.path.insert(0, str(repo_root / "scripts"))
+    from execute_notebooks import RANDOM_ID, stable_ids
+
+    random_ids = {path.name: {match.group(1) for match in RANDOM_ID.finditer(path.read_text())
+                              if not match.group(1).startswith("0000000000")} for path in NOTEBOOKS}
+    assert not any(random_ids.values()), f"random ids left (run scripts/execute_notebooks.py): {random_ids}"
+    widget, animation = "3afd67f3ba5a4f6c939eae7d2e7bb984", "9c0f15d4e8a2f1b3c4d5e6f7a8b9c0d1"
+    numbered = stable_ids(f'"model_id": "{widget}" IPY_MODEL_{widget} _anim_img{animation}')
+    assert numbered == ('"model_id": "00000000000000000000000000000001" IPY_MODEL_00000000000000000000000000000001 '
+                        '_anim_img00000000000000000000000000000002')

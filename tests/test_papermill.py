@@ -163,12 +163,16 @@ def test_notebook_06_runs_tiny_and_honours_its_parameters(require_notebook, tmp_
     assert "course_utils.guidance gives the same latents: True" in text
 
 
-def test_notebook_07_runs_the_course_model_with_another_prompt(require_notebook, tmp_path):
-    text = stdout(run(require_notebook(NB07), tmp_path, THREADS=1, MODEL="course", PROMPT="a handwritten three",
-                      SAMPLING_STEPS=5, NUM_IMAGES=2))
-    assert "running: the course's own pipeline" in text
+def test_notebook_07_runs_a_stable_diffusion_checkpoint_with_its_pndm_scheduler(require_notebook, tmp_path,
+                                                                                 tiny_stable_diffusion):
+    # the real-model branch, end to end: the notebook's own hand-written loop, knobs, scheduler swap, image-to-image
+    # and inpainting on a checkpoint laid out like stable-diffusion-v1-5, whose PNDMScheduler.step takes no generator
+    text = stdout(run(require_notebook(NB07), tmp_path, THREADS=1, MODEL=str(tiny_stable_diffusion),
+                      PROMPT="an astronaut riding a horse", SAMPLING_STEPS=5, NUM_IMAGES=2))
+    assert f"running: {tiny_stable_diffusion}, from a local folder" in text
+    assert "scheduler: PNDMScheduler" in text and "shipped (PNDM):" in text
     assert "largest pixel difference below 1e-4: True" in text
-    assert "2 images in" in text
+    assert "2 images in" in text and "images 64x64x3 <-> latents 8x8x4" in text
 
 
 # One bad value per notebook through papermill, end to end (a kernel each); the other bad values go through the

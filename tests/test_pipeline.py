@@ -5,11 +5,7 @@ import shutil
 
 import pytest
 import torch
-from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel
-
 from course_utils import pipeline, text
-from course_utils.samplers import make_scheduler
 
 
 @pytest.fixture(scope="module")
@@ -64,40 +60,21 @@ def test_choose_model_stays_offline_when_told(monkeypatch):
         pipeline.choose_model("")
 
 
-@pytest.fixture(scope="module")
-def tiny_stable_diffusion(tmp_path_factory):
-    """A random Stable-Diffusion-v1-shaped checkpoint: 3-channel VAE downsampling 8x, CLIP tokenizer with a
-    77-token context, 4-channel UNet with cross-attention, saved like a hub checkpoint."""
-    torch.manual_seed(0)
-    tokenizer = text.make_tokenizer(["a photograph of an astronaut riding a horse"])
-    tokenizer.model_max_length = 77
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37,
-                                                num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
-                                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                                pad_token_id=tokenizer.pad_token_id))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64),
-                                layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
-                                norm_num_groups=32)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 32, 32, 32),
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                        norm_num_groups=32, scaling_factor=0.18215)
-    scheduler = make_scheduler("ddim", clip=False, beta_schedule="scaled_linear", steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    folder = tmp_path_factory.mktemp("tiny-sd")
-    pipe.save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
 def test_real_model_branch_loads_any_stable_diffusion_folder(tiny_stable_diffusion):
     assert not list(tiny_stable_diffusion.rglob("*.bin"))  # safetensors only
     pipe = pipeline.load_pipeline(str(tiny_stable_diffusion))
     assert json.loads((tiny_stable_diffusion / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
+    assert type(pipe.scheduler).__name__ == "PNDMScheduler"  # Stable Diffusion v1.5's: its step takes no generator
     expected = pipe_images(pipe, ["an astronaut riding a horse"], None, 7.5, 3, seed=0)
     assert expected.shape == (1, 3, 64, 64)  # 8x8 latents, VAE factor 8
     ours = pipeline.generate_by_hand(pipe, ["an astronaut riding a horse"], None, 7.5, 3, torch.Generator().manual_seed(0))
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_model_source_says_where_the_pipeline_comes_from(tiny_stable_diffusion):
+    assert pipeline.model_source("course").startswith("the course's own pipeline")
+    assert pipeline.model_source(str(tiny_stable_diffusion)).endswith("from a local folder")
+    assert pipeline.model_source("stable-diffusion-v1-5/stable-diffusion-v1-5").endswith("from the hub")
 
 
 def test_hub_loading_refuses_pickled_weights(tmp_path, tiny_stable_diffusion):

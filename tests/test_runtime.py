@@ -71,3 +71,15 @@ def test_bad_seed_raises(seed):
 def test_bad_device_raises(device):
     with pytest.raises(ValueError, match="device must be one of"):
         runtime.setup(seed=0, threads=1, device=device)
+
+
+def test_a_seeded_cpu_generator_draws_the_same_noise_for_every_device():
+    # the samplers draw with runtime.random_normal: a GPU run starts from the noise of the stored CPU run
+    # ("meta" stands in for a GPU here: a device that is not the CPU)
+    expected = torch.randn((2, 3), generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(runtime.random_normal((2, 3), torch.Generator().manual_seed(5)), expected)
+    assert runtime.random_normal((2, 3), torch.Generator().manual_seed(5), "meta").device.type == "meta"
+    steps = runtime.random_integers(1000, 4, torch.Generator().manual_seed(5), "meta")
+    assert steps.device.type == "meta" and steps.dtype == torch.int64
+    expected_steps = torch.randint(0, 1000, (4,), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(runtime.random_integers(1000, 4, torch.Generator().manual_seed(5)), expected_steps)

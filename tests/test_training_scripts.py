@@ -172,3 +172,17 @@ def test_train_ddpm_flow_objective_trains_a_flow_model_and_records_it(tmp_path, 
     assert any(not torch.equal(flow_weights[key], ddpm_weights[key]) for key in flow_weights)  # another loss
     with pytest.raises(SystemExit):
         train_ddpm.main(["--steps", "1", "--objective", "flow", "--space", "latent", *common])
+
+
+@pytest.mark.parametrize("script", ["train_ddpm", "train_vae", "train_text2image", "train_controlnet"])
+@pytest.mark.parametrize("option, value, expected", [
+    ("--save-every", "0", "integer >= 1, got 0"), ("--steps", "-5", "integer >= 1, got -5"),
+    ("--batch-size", "two", "got 'two'"), ("--threads", "100000", "integer in [1, 256], got 100000"),
+    ("--lr", "nan", "must lie in (0, 1), got nan"), ("--seed", "-1", "got -1")])
+def test_training_scripts_refuse_bad_arguments_by_name_before_any_work(script, option, value, expected, capsys):
+    module = __import__(script)
+    with pytest.raises(SystemExit) as raised:
+        module.parse_args([option, value])
+    assert raised.value.code == 2  # argparse's usage error, before any data is loaded
+    error = capsys.readouterr().err
+    assert f"argument {option}: " in error and expected in error

@@ -1,0 +1,24 @@
+"""The bad-input contract of the whole library, measured: scripts/probe_bad_inputs.py calls every public function of
+course_utils with about 500 wrong inputs (wrong types, booleans as numbers, out-of-range numbers, wrong shapes and
+dtypes, misspelled names, missing and damaged files) and sorts what happens. Every case must end in a clear error
+that names the parameter or file: none may be accepted silently or crash inside torch, numpy or diffusers.
+(The tests/test_bad_inputs_*.py files pin the same contract function by function.)"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_bad_input_of_the_probe_gets_a_clear_error(tmp_path):
+    output = tmp_path / "probe.json"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "probe_bad_inputs.py"), "--output", str(output)],
+                   check=True, capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    results = json.loads(output.read_text())
+    summary = results["summary"]
+    assert summary["total"] >= 450, "the probe should cover every public function several times"
+    failing = [f"{case['function']} | {case['bad_input']} | {case['outcome']}"
+               for case in results["cases"] if case["outcome"] != "clear"]
+    assert not failing, "\n".join(failing)
