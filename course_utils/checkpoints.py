@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .data import DATA_DIR, _as_path, sha256_of
+from .data import DATA_DIR, sha256_of
+from .validation import check_path
 
 
 class CheckpointError(RuntimeError):
@@ -50,7 +51,7 @@ def _restore_hint(path: Path) -> str:
 def atomic_write(path: Path, write) -> None:
     """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename, so that a crash
     never leaves a half-written file where a complete one is expected."""
-    path = _as_path("path", path)
+    path = check_path("path", path)
     if path.is_dir():
         raise ValueError(f"path must be a file path, got the folder {path}")
     if not callable(write):
@@ -94,7 +95,7 @@ def save_weights(state_dict: dict[str, torch.Tensor], path: Path, config: dict[s
 
 
 def manifest_path(weights_path: Path) -> Path:
-    path = _as_path("weights_path", weights_path)
+    path = check_path("weights_path", weights_path)
     if not path.name:
         raise ValueError(f"weights_path must name a file, got {weights_path!r}")
     return path.with_suffix(".json")
@@ -123,7 +124,7 @@ def load_weights(name: str, data_dir: Path = DATA_DIR) -> tuple[dict[str, torch.
     the command (from the manifest) that rebuilds it.
     """
     _check_name(name)
-    data_dir = _as_path("data_dir", data_dir)
+    data_dir = check_path("data_dir", data_dir)
     path = data_dir / f"{name}.safetensors"
     manifest = load_manifest(path)
     lacking = [key for key in ("command", "sha256") if not isinstance(manifest.get(key), str)]
@@ -150,7 +151,7 @@ def stored_config(name: str, data_dir: Path = DATA_DIR) -> dict[str, Any]:
     from safetensors import SafetensorError, safe_open
 
     _check_name(name)
-    path = _as_path("data_dir", data_dir) / f"{name}.safetensors"
+    path = check_path("data_dir", data_dir) / f"{name}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"The checkpoint {path} is missing. {_restore_hint(path)}")
     try:

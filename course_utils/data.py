@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .validation import check_choice, check_tensor
+from .validation import check_choice, check_path, check_tensor
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_DIR = DATA_DIR / "mnist"
@@ -42,16 +41,9 @@ class DataFileError(RuntimeError):
     """A bundled data file is missing, corrupt or malformed."""
 
 
-def _as_path(name: str, value) -> Path:
-    """``value`` (a str or ``os.PathLike``) as a ``Path``; anything else is a TypeError naming ``name``."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {value!r} ({type(value).__name__})")
-    return Path(value)
-
-
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    if _as_path("path", path).is_dir():
+    if check_path("path", path).is_dir():
         raise ValueError(f"path must be a file, got the folder {path}")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -63,7 +55,7 @@ def sha256_of(path: Path) -> str:
 def verified_path(name: str, directory: Path = MNIST_DIR) -> Path:
     """Return ``directory / name`` after checking that it exists and has the expected SHA-256."""
     check_choice("name", name, sorted(MNIST_SHA256))
-    path = _as_path("directory", directory) / name
+    path = check_path("directory", directory) / name
     if not path.is_file():
         raise DataFileError(f"MNIST file {path} is missing. {REPAIR_HINT}")
     actual = sha256_of(path)
@@ -77,7 +69,7 @@ def verified_path(name: str, directory: Path = MNIST_DIR) -> Path:
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse a gzip idx file into a uint8 array of shape (count,) or (count, rows, cols)."""
-    if not _as_path("path", path).is_file():
+    if not check_path("path", path).is_file():
         raise DataFileError(f"{path} is missing (or not a file). {REPAIR_HINT}")
     try:
         with gzip.open(path, "rb") as handle:

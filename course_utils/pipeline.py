@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .data import DATA_DIR, sha256_of
-from .validation import check_choice, check_images, check_number
+from .validation import check_choice, check_images, check_number, check_path
 
 COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
 # Notebook 09's ControlNet, the one part a StableDiffusionControlNetPipeline adds to the course pipeline: its own
@@ -47,11 +47,9 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 def _check_folder_path(name: str, value) -> Path:
     """``value`` is a path (a string or ``pathlib.Path``) that is not an existing file; returns it as a ``Path``."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a folder path (a string or pathlib.Path), got {value!r}")
+    path = check_path(name, value)
     if not os.fspath(value):
         raise ValueError(f"{name} must be a folder path, got the empty string")
-    path = Path(value)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{name} must be a directory, got the file {path}")
     return path

@@ -20,8 +20,10 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import os
 import re
 from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 Check = Callable[[str, Any], None]
@@ -130,6 +132,14 @@ def check_same_shape(name: str, value: Any, other_name: str, other: Any) -> None
     check_tensor(other_name, other)
     if value.shape != other.shape:
         raise ValueError(f"{name} must have the shape of {other_name} {tuple(other.shape)}, got {tuple(value.shape)}")
+
+
+def check_path(name: str, value: Any) -> Path:
+    """``value`` is a path (a ``str`` or ``os.PathLike``); returns it as a ``pathlib.Path``."""
+    _check_name(name)
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {value!r} ({type(value).__name__})")
+    return Path(value)
 
 
 def check_generator(name: str, value: Any) -> None:

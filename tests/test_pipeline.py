@@ -1,11 +1,12 @@
 """The course pipeline: manual loop == pipeline, offline loading and checks, and the real-model branch on a tiny
-random Stable-Diffusion-architecture checkpoint built from configs here."""
+random Stable-Diffusion-v1.5-architecture checkpoint (tests/conftest.py::tiny_stable_diffusion)."""
 import json
 import shutil
 
 import pytest
 import torch
-from course_utils import pipeline, text
+
+from course_utils import pipeline
 
 
 @pytest.fixture(scope="module")
