@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .runtime import random_integers, random_normal
 from .schedules import check_alpha_bar, check_num_timesteps, q_sample
+from .unet import predict_in_chunks
 from .validation import (check_bool, check_choice, check_generator, check_images, check_integer, check_number,
                          check_same_shape, check_sizes, check_tensor)
 
@@ -215,7 +216,7 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     x = random_normal((num_images, *image_shape), generator, device)
     trajectory = []
     for i, t in enumerate(tqdm(timesteps.tolist(), desc="DDPM sampling", disable=not progress)):
-        output = model(x, torch.full((num_images,), t, device=device))
+        output = predict_in_chunks(model, x, torch.full((num_images,), t, device=device))
         noise = random_normal(x.shape, generator, device) if t > 0 else None
         x = ddpm_step(output, t, t - step_ratio, x, alpha_bar, noise, clip_range, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or t == 0):

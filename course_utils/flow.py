@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .runtime import random_normal
+from .runtime import random_normal, random_uniform
+from .unet import predict_in_chunks
 from .validation import (check_choice, check_generator, check_images, check_integer, check_number, check_same_shape,
                          check_sizes, check_tensor)
 
@@ -87,8 +88,7 @@ def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | N
     _check_model(model)
     check_images("x0", x0)
     check_generator("generator", generator)
-    draw_device = generator.device if generator is not None else x0.device
-    sigma = torch.rand((x0.shape[0],), generator=generator, device=draw_device).to(x0.device)
+    sigma = random_uniform((x0.shape[0],), generator, x0.device)
     noise = random_normal(x0.shape, generator, x0.device, x0.dtype)
     x_sigma = flow_path(x0, noise, sigma)
     return torch.mean((model(x_sigma, TIME_SCALE * sigma) - flow_velocity_target(x0, noise)) ** 2)
@@ -125,7 +125,7 @@ def velocity_at(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor
     _check_model(model)
     check_tensor("x", x)
     _check_level("sigma", sigma, 1)
-    return model(x, torch.full((x.shape[0],), TIME_SCALE * float(sigma), device=x.device))
+    return predict_in_chunks(model, x, torch.full((x.shape[0],), TIME_SCALE * float(sigma), device=x.device))
 
 
 def number_of_evaluations(num_steps: int, sampler: str) -> int:

@@ -331,7 +331,8 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
              "A blurred version of the image it will produce"),
             2,
             "Sampling starts from x_T ~ N(0, I), pure noise, and removes a little of the predicted noise at "
-            "every step. Notebook 02 shows why: the forward process ends at exactly that distribution.",
+            "every step. Notebook 02 shows why: the forward process ends at (very nearly) that distribution, how nearly "
+            "depending on the schedule.",
         ),
         QuizQuestion(
             "The toy loop subtracted a fresh `torch.randn_like(image)` at every step. Why can that never produce a digit?",

@@ -94,7 +94,7 @@ def load_classifier() -> MnistClassifier:
 
 
 @torch.no_grad()
-def classify(classifier: MnistClassifier, images: torch.Tensor, batch_size: int = 500):
+def classify(classifier: MnistClassifier, images: torch.Tensor, batch_size: int = 200):
     """Features [N, 128] and class probabilities [N, 10] for images in [-1, 1], on the CPU (the measures
     are computed there). The images may be on any device: each batch goes to the classifier's."""
     _check_classifier(classifier)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .data import DATA_DIR, sha256_of
-from .validation import check_choice, check_images, check_number, check_path
+from .validation import check_choice, check_device, check_images, check_number, check_path
 
 COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
 # Notebook 09's ControlNet, the one part a StableDiffusionControlNetPipeline adds to the course pipeline: its own
@@ -42,7 +42,6 @@ PART_SCRIPTS = {"vae": "train_vae.py", "text_encoder": "train_text2image.py", "t
                 "unet": "train_text2image.py", "controlnet": "train_controlnet.py"}
 PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler", "controlnet")  # the subfolders of a pipeline folder
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")  # owner/name
-DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def _check_folder_path(name: str, value) -> Path:
@@ -68,23 +67,6 @@ def _check_model(model, choices: tuple[str, ...] = ("course",)) -> None:
     if text == "auto":
         hint = " (turn 'auto' into a model with choose_model first)"
     raise ValueError(f"model must be {allowed}, got {model!r}{hint}")
-
-
-def _check_device(device) -> torch.device:
-    """``device`` names a device this machine has: 'cpu', 'cuda', 'cuda:N' or 'mps' (a string or ``torch.device``)."""
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string or torch.device ('cpu', 'cuda', 'mps'), got {device!r}")
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"device must be one of 'cpu', 'cuda', 'cuda:N', 'mps', got {device!r}") from None
-    check_choice("device", parsed.type, DEVICE_TYPES)
-    if parsed.type == "cuda" and not (torch.cuda.is_available() and (parsed.index or 0) < torch.cuda.device_count()):
-        raise ValueError(f"device {device!r} was asked for, but this torch sees {torch.cuda.device_count()} CUDA GPU(s); "
-                         f"use 'cpu' (or runtime.pick_device())")
-    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here; use 'cpu'")
-    return parsed
 
 
 def _check_pipe(pipe, parts: tuple[str, ...]) -> None:
@@ -265,7 +247,7 @@ def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
     from diffusers import StableDiffusionPipeline
 
     _check_model(model)
-    device = _check_device(device)
+    device = check_device("device", device)
     if model == "course":
         verify_pipeline_folder()
         pipe = StableDiffusionPipeline.from_pretrained(COURSE_PIPELINE_DIR, local_files_only=True, use_safetensors=True)
@@ -330,6 +312,28 @@ def digits_for_pipeline(digits: torch.Tensor, pipe) -> torch.Tensor:
     side = pipeline_resolution(pipe)
     images = F.interpolate(pad_to_32(digits), size=(side, side), mode="bilinear") if side != 32 else pad_to_32(digits)
     return ((images + 1) / 2).clamp(0, 1).repeat(1, pipe.vae.config.in_channels, 1, 1)
+
+
+@torch.no_grad()
+def vae_round_trip(pipe, images: torch.Tensor) -> torch.Tensor:
+    """Images [N, C, S, S] in [0, 1] (the pipeline's image input) encoded and decoded by the pipeline's VAE:
+    x -> D(mu(E(2x - 1))) / 2 + 1/2, clamped to [0, 1], on the VAE's device.
+
+    Every image a latent pipeline returns is a decoder output, so no image-to-image or inpainting run can keep
+    its input closer than this round trip does: the autoencoder fixes the detail any latent model can reach
+    (Rombach et al. 2022, sec. 3.1). The latent is the posterior mean; the pipelines draw a sample of the
+    posterior, which differs from it by the VAE's small sigma."""
+    _check_pipe(pipe, ("vae",))
+    check_images("images", images, channels=pipe.vae.config.in_channels)
+    factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)  # the VAE's downsampling, pipe.vae_scale_factor
+    if images.shape[-1] % factor:
+        raise ValueError(f"images must have sides divisible by the VAE's downsampling factor {factor}, "
+                         f"got {images.shape[-1]}")
+    if images.numel() and not (0 <= images.min() and images.max() <= 1):  # also refuses NaN
+        raise ValueError(f"images must have values in [0, 1] (the pipeline's image range; map [-1, 1] with x / 2 + 0.5), "
+                         f"got values in [{images.min().item():.3g}, {images.max().item():.3g}]")
+    x = images.to(pipe.vae.device, pipe.vae.dtype) * 2 - 1
+    return (pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample / 2 + 0.5).clamp(0, 1)
 
 
 def pipeline_images_to_digits(images: torch.Tensor) -> torch.Tensor:

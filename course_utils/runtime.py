@@ -12,7 +12,7 @@ import random
 import numpy as np
 import torch
 
-from .validation import check_choice, check_generator, check_integer, check_sizes
+from .validation import check_choice, check_device, check_generator, check_integer, check_sizes
 
 COURSE_REPOSITORY = "https://github.com/diffusion-course/diffusion-course"
 MAX_THREADS = 256
@@ -39,14 +39,6 @@ def pick_device(preferred: str = "auto") -> torch.device:
     return torch.device(preferred)
 
 
-def _check_device(device: str | torch.device) -> None:
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be a torch.device or a device name such as 'cpu', 'cuda' or 'cuda:1', "
-                         f"got {device!r}") from None
-
-
 def random_normal(shape: tuple[int, ...], generator: torch.Generator | None = None,
                   device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """N(0, I) noise of ``shape`` on ``device``, drawn on ``generator``'s own device and then moved there.
@@ -56,11 +48,21 @@ def random_normal(shape: tuple[int, ...], generator: torch.Generator | None = No
     ``randn_tensor`` follows the same rule.) Without a generator the draw is made on ``device``."""
     check_sizes("shape", shape)
     check_generator("generator", generator)
-    _check_device(device)
+    check_device("device", device, available=False)  # the draw is only moved there
     if not isinstance(dtype, torch.dtype) or not (dtype.is_floating_point or dtype.is_complex):
         raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float32, got {dtype!r}")
     draw_device = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=draw_device, dtype=dtype).to(device)
+
+
+def random_uniform(shape: tuple[int, ...], generator: torch.Generator | None = None,
+                   device: str | torch.device = "cpu") -> torch.Tensor:
+    """U[0, 1) numbers of ``shape`` (float32), drawn like :func:`random_normal` (flow matching's sigma)."""
+    check_sizes("shape", shape)
+    check_generator("generator", generator)
+    check_device("device", device, available=False)  # the draw is only moved there
+    draw_device = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=draw_device).to(device)
 
 
 def random_integers(high: int, size: int, generator: torch.Generator | None = None,
@@ -69,9 +71,21 @@ def random_integers(high: int, size: int, generator: torch.Generator | None = No
     check_integer("high", high, 1, math.inf)
     check_integer("size", size, 0, math.inf)
     check_generator("generator", generator)
-    _check_device(device)
+    check_device("device", device, available=False)  # the draw is only moved there
     draw_device = generator.device if generator is not None else device
     return torch.randint(0, high, (size,), generator=generator, device=draw_device).to(device)
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait until the work queued on ``device`` has finished, so that a clock read next times the work itself.
+
+    CUDA and MPS run asynchronously: a call returns once its kernels are queued, and without this a timing
+    measures little more than the launches. On the CPU every call has already finished: nothing to wait for."""
+    device = check_device("device", device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def seed_everything(seed: int) -> None:

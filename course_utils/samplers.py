@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from .ddpm import _check_image_shape, check_prediction_type, inference_timesteps, predicted_x0_and_eps
 from .runtime import random_normal
 from .schedules import DIFFUSERS_NAMES, check_alpha_bar, check_num_timesteps
+from .unet import predict_in_chunks
 from .validation import check_bool, check_choice, check_generator, check_integer, check_number, check_same_shape
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++", "euler_karras", "heun_karras", "unipc")
@@ -133,7 +134,7 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     trajectory = []
     for i, (t, prev_t) in enumerate(zip(tqdm(timesteps, desc="DDIM sampling", disable=not progress),
                                         timesteps[1:] + [-1])):
-        output = model(x, torch.full((num_images,), t, device=device))
+        output = predict_in_chunks(model, x, torch.full((num_images,), t, device=device))
         noise = random_normal(x.shape, generator, device) if eta > 0 and prev_t >= 0 else None
         x = ddim_step(output, t, prev_t, x, alpha_bar, eta, noise, clip, prediction_type)
         if trajectory_every and (i % trajectory_every == 0 or prev_t < 0):
@@ -247,7 +248,8 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
     x = random_normal((num_images, *image_shape), generator, device) * scheduler.init_noise_sigma
     nfe = 0
     for t in tqdm(scheduler.timesteps, desc=type(scheduler).__name__, disable=not progress):
-        output = model(scheduler.scale_model_input(x, t), t.reshape(1).expand(num_images).to(device))
+        timesteps = t.reshape(1).expand(num_images).to(device)
+        output = predict_in_chunks(model, scheduler.scale_model_input(x, t), timesteps)
         nfe += 1
         x = scheduler.step(output, t, x, **extra).prev_sample
     return x.clamp(-1, 1), nfe

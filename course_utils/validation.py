@@ -152,6 +152,33 @@ def check_generator(name: str, value: Any) -> None:
                         f"got {value!r} ({type(value).__name__})")
 
 
+def check_device(name: str, value: Any, *, available: bool = True):
+    """``value`` names a device (a string such as ``"cuda:1"`` or a ``torch.device``); returns it as a ``torch.device``.
+
+    With ``available`` (the default) it must also be one this machine has: the CPU, a CUDA GPU that torch sees,
+    or Apple's MPS. Without it any device torch can parse passes (``"meta"`` included): for functions that only
+    move tensors there."""
+    import torch
+
+    _check_name(name)
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"{name} must be a string or torch.device ('cpu', 'cuda', 'cuda:N', 'mps'), got {value!r} "
+                        f"({type(value).__name__})")
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise ValueError(f"{name} must be a device name such as 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}") from None
+    if not available:
+        return device
+    check_choice(name, device.type, ("cpu", "cuda", "mps"))
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise ValueError(f"{name} {value!r} was asked for, but this torch sees {torch.cuda.device_count()} CUDA GPU(s); "
+                         f"use 'cpu' (or runtime.pick_device())")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name} 'mps' was asked for, but Apple's MPS is not available here; use 'cpu'")
+    return device
+
+
 def check_bool(name: str, value: Any) -> None:
     """``value`` is ``True`` or ``False`` (a string such as ``"no"`` would count as true)."""
     _check_name(name)

@@ -42,18 +42,53 @@ def default_notebooks() -> list[Path]:
 RANDOM_ID = re.compile(r'(?:"model_id": "|IPY_MODEL_|_anim_img)([0-9a-f]{32})')
 
 
-def stable_ids(text: str) -> str:
-    """Replace each random widget and animation id in a notebook's JSON by its number in order of first appearance
-    (``00000000000000000000000000000001``, ...), everywhere it occurs: re-executing an unchanged notebook then
-    changes nothing but what its computation changed."""
-    order = {}
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"  # notebook metadata: every widget model's state
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # an output that shows one widget
+
+
+def widget_order(nb: nbformat.NotebookNode) -> list[str]:
+    """The notebook's widget model ids in an order that does not depend on the run: depth first from each widget
+    an output shows, in cell order, following each model's references (children, layout, style) in the order of
+    its sorted state keys; models nothing refers to come last. (The kernel stores the models in the order it
+    happened to create them, which differs from run to run.)"""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    order: list[str] = []
+
+    def visit(model_id: str) -> None:
+        if model_id in order or model_id not in state:
+            return
+        order.append(model_id)
+        model_state = state[model_id].get("state", {})
+        for key in sorted(model_state):
+            values = model_state[key] if isinstance(model_state[key], list) else [model_state[key]]
+            for value in values:
+                if isinstance(value, str) and value.startswith("IPY_MODEL_"):
+                    visit(value[len("IPY_MODEL_"):])
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                visit(view["model_id"])
+    return order + [model_id for model_id in state if model_id not in order]
+
+
+def stable_ids(nb: nbformat.NotebookNode) -> str:
+    """The notebook as JSON text with each random widget and animation id replaced by a number
+    (``00000000000000000000000000000001``, ...): widgets in :func:`widget_order`, then any other id in order of
+    first appearance. Re-executing an unchanged notebook then changes nothing but what its computation changed."""
+    order = {model_id: f"{number + 1:032x}" for number, model_id in enumerate(widget_order(nb))}
+    text = nbformat.writes(nb)
     for match in RANDOM_ID.finditer(text):
         order.setdefault(match.group(1), f"{len(order) + 1:032x}")
-    return re.sub(r"[0-9a-f]{32}", lambda match: order.get(match.group(0), match.group(0)), text) if order else text
+    if not order:
+        return text
+    numbered = re.sub(r"[0-9a-f]{32}", lambda match: order.get(match.group(0), match.group(0)), text)
+    return nbformat.writes(nbformat.reads(numbered, as_version=4))  # written again: the models sorted by number
 
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    text = stable_ids(nbformat.writes(nb))
+    text = stable_ids(nb)
     atomic_write(path, lambda temporary: Path(temporary).write_text(text if text.endswith("\n") else text + "\n"))
 
 

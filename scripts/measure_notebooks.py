@@ -17,7 +17,9 @@ Each notebook runs top to bottom in a fresh ``python3`` kernel (working director
 The results are merged into ``docs/notebook_costs.json`` (one entry per notebook; notebooks not
 measured this time keep their entry) and the table ``docs/notebook_costs.md`` is regenerated from it.
 The same table replaces the block between ``<!-- notebook-costs:begin -->`` and
-``<!-- notebook-costs:end -->`` in docs/INSTRUCTORS.md and README.md, where those markers are. All
+``<!-- notebook-costs:end -->`` in docs/INSTRUCTORS.md and README.md, where those markers are, and one line of
+run times (each notebook, the whole course, the largest peak) replaces the README's ``course-time`` block under
+its course map. All
 files are written atomically. ``--tables-only`` regenerates the tables from the JSON without measuring. Each entry records the machine (CPU count, torch version) and the
 load average before and after the run: timings taken while other jobs ran are not comparable, so measure
 on an otherwise idle machine. The notebooks are not modified.
@@ -42,7 +44,7 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))  # also when a test loads this file by path
-from reports import publish  # noqa: E402
+from reports import README, publish, with_table, write_text  # noqa: E402
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
@@ -51,6 +53,7 @@ MARKDOWN_PATH = ROOT / "docs" / "notebook_costs.md"
 BINDER_LIMIT_MIB = 2048
 TABLE_DOCUMENTS = (ROOT / "docs" / "INSTRUCTORS.md", ROOT / "README.md")
 TABLE_KEY = "notebook-costs"
+COURSE_TIME_KEY = "course-time"  # the line under the README's course map
 
 PEAK_MEMORY_CELL = """\
 import json, resource, sys
@@ -156,8 +159,25 @@ def markdown_table(costs: dict) -> str:
     return "\n".join(lines)
 
 
+def course_time(costs: dict) -> str:
+    """One line for the README's course map: each notebook's wall time and the whole course's, from the same JSON."""
+    def duration(seconds: float) -> str:
+        return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+    times = ", ".join(f"{name[:2]} {duration(costs[name]['wall_s'])}" for name in sorted(costs))
+    total = sum(entry["wall_s"] for entry in costs.values())
+    peak = max(entry["peak_rss_mib"] for entry in costs.values())
+    return (f"Run times with the default parameters on a {costs[min(costs)]['cpu_count']}-core CPU: {times}; "
+            f"all {len(costs)} notebooks in {duration(total)} ({total:.0f} s of notebook wall time), no kernel above "
+            f"{peak} MiB. Measured by `scripts/measure_notebooks.py`, see [Measured](#measured).\n")
+
+
 def write_results(costs: dict, json_path: Path, markdown_path: Path, documents: tuple[Path, ...] = TABLE_DOCUMENTS) -> None:
     publish(costs, markdown_table(costs), json_path, markdown_path, TABLE_KEY, documents=documents)
+    if README in documents and README.is_file():
+        text = README.read_text(encoding="utf-8")
+        if with_table(text, course_time(costs), COURSE_TIME_KEY) != text:
+            write_text(README, with_table(text, course_time(costs), COURSE_TIME_KEY))
 
 
 def main(argv: list[str] | None = None) -> int:

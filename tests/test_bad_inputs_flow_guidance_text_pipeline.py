@@ -59,8 +59,8 @@ WRONG_TYPES = [
     (lambda p: guidance.drop_prompts("a seven", 0.1, p["rng"]), TypeError, "prompts"),
     (lambda p: guidance.drop_prompts(["a seven"], "0.1", p["rng"]), TypeError, "rate"),
     (lambda p: guidance.drop_prompts(["a seven"], True, p["rng"]), TypeError, "rate"),
-    (lambda p: guidance.check_guidance_scale(True), ValueError, "guidance_scale"),  # a ValueError, as for "4"
-    (lambda p: guidance.classifier_free_guidance(p["eps"], p["eps"], "7.5"), ValueError, "guidance_scale"),
+    (lambda p: guidance.check_guidance_scale(True), TypeError, "guidance_scale"),
+    (lambda p: guidance.classifier_free_guidance(p["eps"], p["eps"], "7.5"), TypeError, "guidance_scale"),
     (lambda p: guidance.guidance_scale_at(None, 7.5, (200, 800)), TypeError, "timestep"),
     (lambda p: text.pre_tokenize(None), TypeError, "text"),
     (lambda p: text.learn_bpe("a seven"), TypeError, "texts"),

@@ -59,6 +59,16 @@ def test_mnist_tensors():
     assert labels.dtype == torch.int64 and int(labels.min()) == 0 and int(labels.max()) == 9
 
 
+def test_mnist_bytes_converted_batch_by_batch_equal_the_float_set():
+    digits, labels = data.mnist_bytes("test")
+    assert digits.shape == (10_000, 28, 28) and digits.dtype == torch.uint8 and labels.dtype == torch.int64
+    digits[0, 0, 0] = 7  # a writable copy: the file's bytes are untouched
+    assert data.load_mnist("test")[0][0, 0, 0] == 0
+    images, _ = data.mnist_tensors("test")
+    indices = torch.tensor([3, 9_999, 42])
+    assert torch.equal(data.to_model_range(data.mnist_bytes("test")[0][indices]), images[indices])
+
+
 def test_directory_argument_loads_a_good_copy(mnist_copy):
     images, labels = data.load_mnist("test", directory=mnist_copy)
     assert images.shape == (10_000, 28, 28) and labels.shape == (10_000,)

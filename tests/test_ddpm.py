@@ -5,7 +5,7 @@ from diffusers import DDPMScheduler
 
 from course_utils.ddpm import EMA, ddpm_loss, ddpm_step, inference_timesteps, sample_ddpm
 from course_utils.schedules import DIFFUSERS_NAMES, alphas_cumprod, make_betas
-from course_utils.unet import TinyUNet, count_parameters, timestep_embedding
+from course_utils.unet import TinyUNet, count_parameters, predict_in_chunks, timestep_embedding
 
 
 def scheduler_and_alpha_bar(schedule="cosine", num_timesteps=1000):
@@ -84,6 +84,25 @@ def test_unet_maps_images_to_same_shape_and_uses_the_timestep():
     assert count_parameters(model) > 0
     with pytest.raises(ValueError, match="channels"):
         TinyUNet((12, 16))
+
+
+def test_predicting_in_chunks_gives_the_whole_batch_result():
+    torch.manual_seed(0)
+    model = TinyUNet((8, 16, 32)).eval()
+    x, t = torch.randn(7, 1, 28, 28), torch.randint(0, 1000, (7,))
+    with torch.no_grad():
+        whole = model(x, t)
+        chunked = predict_in_chunks(model, x, t, max_batch=3)  # chunks of 3, 3 and 1
+    torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-5)  # a batch of 1 may round differently
+    calls = []
+    model.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    with torch.no_grad():
+        predict_in_chunks(model, x, t, max_batch=3)
+    assert calls == [3, 3, 1]
+    with pytest.raises(ValueError, match=r"^timesteps must hold one timestep per image of x \(7\), got 6"):
+        predict_in_chunks(model, x, t[:6])
+    with pytest.raises(ValueError, match=r"^max_batch must be an integer"):
+        predict_in_chunks(model, x, t, max_batch=0)
 
 
 def test_timestep_embedding_matches_diffusers():

@@ -35,6 +35,11 @@ def test_stored_tables_are_generated_from_the_json():
             text = document.read_text(encoding="utf-8")
             assert reports.with_table(text, table, measure_notebooks.TABLE_KEY) == text, \
                 f"the cost table in {document.name} is stale: run python scripts/measure_notebooks.py --tables-only"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    line = measure_notebooks.course_time(stored_costs())
+    assert reports.markers(measure_notebooks.COURSE_TIME_KEY)[0] in readme, "the README lost its course-time markers"
+    assert reports.with_table(readme, line, measure_notebooks.COURSE_TIME_KEY) == readme, \
+        "the run times under the README's course map are stale: run python scripts/measure_notebooks.py --tables-only"
 
 
 def test_every_measured_notebook_exists():
@@ -47,6 +52,12 @@ def test_table_rounds_and_flags_the_binder_limit():
     rows = [line for line in table.splitlines() if line.startswith("| 0")]
     assert rows[0].startswith("| 01_a.ipynb | 12 s | 8 s (cell 5) | 700 MiB |")
     assert "3000 MiB (over Binder's 2 GiB)" in rows[1] and "over Binder" not in rows[0]
+
+
+def test_course_time_lists_every_notebook_and_sums_them():
+    line = measure_notebooks.course_time({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, wall_s=95.0, peak_rss_mib=900)})
+    assert line.startswith("Run times with the default parameters on a 2-core CPU: 01 12 s, 02 1.6 min; ")
+    assert "all 2 notebooks in 1.8 min (107 s of notebook wall time), no kernel above 900 MiB." in line
 
 
 def test_with_table_replaces_only_the_marked_block():

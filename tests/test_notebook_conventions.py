@@ -176,7 +176,26 @@ def test_stored_notebooks_carry_no_random_widget_or_animation_ids(repo_root):
     random_ids = {path.name: {match.group(1) for match in RANDOM_ID.finditer(path.read_text())
                               if not match.group(1).startswith("0000000000")} for path in NOTEBOOKS}
     assert not any(random_ids.values()), f"random ids left (run scripts/execute_notebooks.py): {random_ids}"
-    widget, animation = "3afd67f3ba5a4f6c939eae7d2e7bb984", "9c0f15d4e8a2f1b3c4d5e6f7a8b9c0d1"
-    numbered = stable_ids(f'"model_id": "{widget}" IPY_MODEL_{widget} _anim_img{animation}')
-    assert numbered == ('"model_id": "00000000000000000000000000000001" IPY_MODEL_00000000000000000000000000000001 '
-                        '_anim_img00000000000000000000000000000002')
+
+    def run(box: str, label: str, layout: str, creation_order: tuple[str, ...], animation: str):
+        """A notebook as one run leaves it: a box shown in an output, its label and layout, and an animation."""
+        models = {box: {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_{label}"],
+                                                             "layout": f"IPY_MODEL_{layout}"}},
+                  label: {"model_name": "HTMLModel", "state": {"value": "Check"}},
+                  layout: {"model_name": "LayoutModel", "state": {}}}
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("quiz()", outputs=[nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": box},
+                                  "text/html": f"<img id='_anim_img{animation}'>"})])]
+        nb.cells[0].id = "quiz"  # nbformat draws cell ids at random
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+            "state": {model_id: models[model_id] for model_id in creation_order}, "version_major": 2}}
+        return stable_ids(nb)
+
+    ids = [f"{n:x}" * 32 for n in range(1, 5)]
+    first = run(*ids[:3], creation_order=(ids[2], ids[0], ids[1]), animation=ids[3])
+    other_ids = ["3afd67f3ba5a4f6c939eae7d2e7bb984", "9c0f15d4e8a2f1b3c4d5e6f7a8b9c0d1", "0123456789abcdef0123456789abcdef",
+                 "fedcba9876543210fedcba9876543210"]
+    second = run(*other_ids[:3], creation_order=(other_ids[1], other_ids[2], other_ids[0]), animation=other_ids[3])
+    assert first == second, "another run (other random ids, models created in another order) must store the same text"
+    assert '"model_id": "00000000000000000000000000000001"' in first and "_anim_img00000000000000000000000000000004" in first

@@ -83,3 +83,16 @@ def test_a_seeded_cpu_generator_draws_the_same_noise_for_every_device():
     assert steps.device.type == "meta" and steps.dtype == torch.int64
     expected_steps = torch.randint(0, 1000, (4,), generator=torch.Generator().manual_seed(5))
     assert torch.equal(runtime.random_integers(1000, 4, torch.Generator().manual_seed(5)), expected_steps)
+    sigmas = runtime.random_uniform((4,), torch.Generator().manual_seed(5), "meta")
+    assert sigmas.device.type == "meta" and sigmas.dtype == torch.float32
+    expected_sigmas = torch.rand((4,), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(runtime.random_uniform((4,), torch.Generator().manual_seed(5)), expected_sigmas)
+
+
+def test_synchronize_waits_on_a_real_device_and_refuses_others():
+    runtime.synchronize("cpu")  # nothing queued on the CPU: returns at once
+    runtime.synchronize(torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"^device must be one of 'cpu', 'cuda', 'mps', got 'meta'"):
+        runtime.synchronize("meta")  # a device that runs nothing has nothing to wait for: a mistake
+    with pytest.raises(TypeError, match=r"^device must be a string or torch.device"):
+        runtime.synchronize(0)

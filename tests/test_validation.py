@@ -1,7 +1,8 @@
 """The contract of course_utils.validation: bad values are refused by name, with the allowed range."""
 import pytest
+import torch
 
-from course_utils.validation import (check_choice, check_integer, check_number, check_parameters, choice,
+from course_utils.validation import (check_choice, check_device, check_integer, check_number, check_parameters, choice,
                                      choice_list, integer, integer_list, number, number_list, string)
 
 
@@ -63,3 +64,18 @@ def test_check_parameters_checks_each_value_and_allows_none_where_asked():
     check_parameters({"STEP_SIZE": None, "MODE": "a"}, STEP_SIZE=number(0, 1, allow_none=True), MODE=choice("a", "b"))
     with pytest.raises(ValueError, match="the parameter SEED is not defined"):
         check_parameters({}, SEED=integer(0, 10))
+
+
+def test_check_device_parses_names_and_refuses_devices_this_machine_lacks():
+    assert check_device("device", "cpu") == torch.device("cpu")
+    assert check_device("device", torch.device("cpu")) == torch.device("cpu")
+    assert check_device("device", "meta", available=False) == torch.device("meta")  # only moved to: allowed
+    with pytest.raises(ValueError, match=r"^device must be one of 'cpu', 'cuda', 'mps', got 'meta'"):
+        check_device("device", "meta")
+    with pytest.raises(ValueError, match=r"^device must be a device name such as 'cpu'"):
+        check_device("device", "gpu", available=False)
+    with pytest.raises(TypeError, match=r"^device must be a string or torch.device"):
+        check_device("device", 0)
+    if torch.cuda.device_count() < 8:
+        with pytest.raises(ValueError, match=r"^device 'cuda:7' was asked for, but this torch sees \d CUDA GPU"):
+            check_device("device", "cuda:7")
