@@ -51,6 +51,7 @@ NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 JSON_PATH = ROOT / "docs" / "notebook_costs.json"
 MARKDOWN_PATH = ROOT / "docs" / "notebook_costs.md"
 BINDER_LIMIT_MIB = 2048
+HEADROOM_MIB = 1144  # 1.2 GB (1.2e9 bytes) per kernel: Binder's 2 GB less the Jupyter server and a margin
 TABLE_DOCUMENTS = (ROOT / "docs" / "INSTRUCTORS.md", ROOT / "README.md")
 TABLE_KEY = "notebook-costs"
 COURSE_TIME_KEY = "course-time"  # the line under the README's course map
@@ -167,9 +168,13 @@ def course_time(costs: dict) -> str:
     times = ", ".join(f"{name[:2]} {duration(costs[name]['wall_s'])}" for name in sorted(costs))
     total = sum(entry["wall_s"] for entry in costs.values())
     peak = max(entry["peak_rss_mib"] for entry in costs.values())
+    busy = sorted(name[:2] for name, entry in costs.items()
+                  if max(entry["load_average_before"] or 0, entry["load_average_after"] or 0) > entry["cpu_count"])
+    caveat = (f" The times of {', '.join(busy)} were measured while other jobs shared the machine (load average above "
+              f"its CPU count) and are too long; peak memory does not depend on it." if busy else "")
     return (f"Run times with the default parameters on a {costs[min(costs)]['cpu_count']}-core CPU: {times}; "
             f"all {len(costs)} notebooks in {duration(total)} ({total:.0f} s of notebook wall time), no kernel above "
-            f"{peak} MiB. Measured by `scripts/measure_notebooks.py`, see [Measured](#measured).\n")
+            f"{peak} MiB. Measured by `scripts/measure_notebooks.py`, see [Measured](#measured).{caveat}\n")
 
 
 def write_results(costs: dict, json_path: Path, markdown_path: Path, documents: tuple[Path, ...] = TABLE_DOCUMENTS) -> None:

@@ -47,6 +47,13 @@ def test_every_measured_notebook_exists():
     assert not missing, f"docs/notebook_costs.json measures notebooks that do not exist: {missing}"
 
 
+def test_every_notebook_kernel_stays_under_the_binder_headroom():
+    over = {name: entry["peak_rss_mib"] for name, entry in stored_costs().items()
+            if entry["peak_rss_mib"] > measure_notebooks.HEADROOM_MIB}
+    assert not over, (f"kernel peaks above {measure_notebooks.HEADROOM_MIB} MiB (1.2 GB), which leaves too little of "
+                      f"Binder's 2 GB for the Jupyter server: {over}")
+
+
 def test_table_rounds_and_flags_the_binder_limit():
     table = measure_notebooks.markdown_table({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, peak_rss_mib=3000)})
     rows = [line for line in table.splitlines() if line.startswith("| 0")]
@@ -58,6 +65,9 @@ def test_course_time_lists_every_notebook_and_sums_them():
     line = measure_notebooks.course_time({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, wall_s=95.0, peak_rss_mib=900)})
     assert line.startswith("Run times with the default parameters on a 2-core CPU: 01 12 s, 02 1.6 min; ")
     assert "all 2 notebooks in 1.8 min (107 s of notebook wall time), no kernel above 900 MiB." in line
+    assert "measured while other jobs" not in line
+    busy = measure_notebooks.course_time({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, load_average_after=3.5)})
+    assert "The times of 02 were measured while other jobs shared the machine" in busy
 
 
 def test_with_table_replaces_only_the_marked_block():

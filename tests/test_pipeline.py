@@ -85,3 +85,32 @@ def test_hub_loading_refuses_pickled_weights(tmp_path, tiny_stable_diffusion):
         weights.rename(weights.with_suffix(".bin"))
     with pytest.raises((OSError, EnvironmentError, ValueError)):
         pipeline.load_pipeline(str(folder))
+
+
+def test_vae_round_trip_is_notebook_05s_encode_and_decode(course_pipe):
+    from course_utils import latents
+    from course_utils.data import mnist_tensors
+
+    digits = mnist_tensors("test")[0][:16]
+    images = pipeline.digits_for_pipeline(digits, course_pipe)
+    round_trip = pipeline.vae_round_trip(course_pipe, images)
+    assert round_trip.shape == images.shape and 0 <= round_trip.min() and round_trip.max() <= 1
+    expected = latents.decode(course_pipe.vae, latents.encode(course_pipe.vae, digits))  # [-1, 1], 28x28
+    torch.testing.assert_close(pipeline.pipeline_images_to_digits(round_trip), expected, atol=1e-5, rtol=1e-5)
+    assert 0 < (round_trip - images).abs().mean() < 0.03  # close to the input, not equal: the VAE's floor
+
+
+def test_vae_round_trip_refuses_images_outside_the_pipelines_range(course_pipe, tiny_stable_diffusion):
+    images = torch.rand(2, 1, 32, 32)
+    with pytest.raises(ValueError, match=r"images must have values in \[0, 1\]"):
+        pipeline.vae_round_trip(course_pipe, images * 2 - 1)  # [-1, 1] passed by mistake
+    with pytest.raises(ValueError, match="images must have values"):
+        pipeline.vae_round_trip(course_pipe, torch.full((1, 1, 32, 32), float("nan")))
+    with pytest.raises(ValueError, match="images must have shape"):
+        pipeline.vae_round_trip(course_pipe, torch.rand(2, 3, 32, 32))  # RGB into the 1-channel VAE
+    with pytest.raises(ValueError, match="divisible by the VAE's downsampling factor 4"):
+        pipeline.vae_round_trip(course_pipe, torch.rand(2, 1, 30, 30))
+    with pytest.raises(TypeError, match="pipe must be"):
+        pipeline.vae_round_trip(object(), images)
+    tiny = pipeline.load_pipeline(str(tiny_stable_diffusion))
+    assert pipeline.vae_round_trip(tiny, torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
