@@ -40,7 +40,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))  # also when a test loads this file by path
@@ -51,7 +51,6 @@ NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 JSON_PATH = ROOT / "docs" / "notebook_costs.json"
 MARKDOWN_PATH = ROOT / "docs" / "notebook_costs.md"
 BINDER_LIMIT_MIB = 2048
-HEADROOM_MIB = 1144  # 1.2 GB (1.2e9 bytes) per kernel: Binder's 2 GB less the Jupyter server and a margin
 TABLE_DOCUMENTS = (ROOT / "docs" / "INSTRUCTORS.md", ROOT / "README.md")
 TABLE_KEY = "notebook-costs"
 COURSE_TIME_KEY = "course-time"  # the line under the README's course map
@@ -210,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {path.name} ...", flush=True)
         try:
             costs[path.name] = measure(path, args.timeout)
-        except CellExecutionError as error:
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:  # report it, measure the others
             print(f"FAILED {path.name} (not recorded):\n{error}", file=sys.stderr)
             failed.append(path.name)
             continue
