@@ -122,8 +122,9 @@ def token_maps(maps: dict, size: int | None = None, batch_half: str = "condition
         if not isinstance(calls, list) or not calls:
             raise ValueError(f"maps[{layer!r}] must be a non-empty list of recorded calls: run the UNet inside "
                              f"record_cross_attention, got {calls!r:.60}")
-        for call in calls:  # one shape for every call of a layer: [batch, heads, pixels, tokens]
-            check_tensor(f"maps[{layer!r}]", call, dims=4, floating=True, shape=tuple(calls[0].shape))
+        check_tensor(f"maps[{layer!r}]", calls[0], dims=4, floating=True)  # [batch, heads, pixels, tokens]
+        for call in calls[1:]:  # every call of a layer: one shape
+            check_tensor(f"maps[{layer!r}]", call, floating=True, shape=tuple(calls[0].shape))
         sides[layer] = _side(calls[0].shape[2], layer)
     if size is None:
         size = max(sides.values())

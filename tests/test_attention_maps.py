@@ -144,7 +144,9 @@ def test_bad_inputs_are_refused_by_name(unet):
                                  ValueError, "batch_half"),
                                 ({"maps": maps, "size": 3}, ValueError, "size"), ({"maps": maps, "size": 8.0}, TypeError, "size"),
                                 ({"maps": maps}, ValueError, "batch_half"),  # 3 rows: no [unconditional; conditional] halves
-                                ({"maps": {"x": [torch.rand(2, 1, 5, 3)]}}, ValueError, "maps")]:  # 5 pixels: not square
+                                ({"maps": {"x": [torch.rand(2, 1, 5, 3)]}}, ValueError, "maps"),  # 5 pixels: not square
+                                ({"maps": {"x": ["not a tensor"]}}, TypeError, "maps"),
+                                ({"maps": {"x": [torch.rand(2, 1, 4, 3), torch.rand(2, 1, 4, 5)]}}, ValueError, "maps")]:
         with pytest.raises(error, match=name):
             attention_maps.token_maps(**kwargs)
     good = attention_maps.token_maps(maps, batch_half="all")
