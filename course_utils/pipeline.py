@@ -325,9 +325,8 @@ def vae_round_trip(pipe, images: torch.Tensor) -> torch.Tensor:
     posterior, which differs from it by the VAE's small sigma."""
     _check_pipe(pipe, ("vae",))
     check_images("images", images, channels=pipe.vae.config.in_channels)
-    factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)  # the VAE's downsampling, pipe.vae_scale_factor
-    if images.shape[-1] % factor:
-        raise ValueError(f"images must have sides divisible by the VAE's downsampling factor {factor}, "
+    if images.shape[-1] % pipe.vae_scale_factor:
+        raise ValueError(f"images must have sides divisible by the VAE's downsampling factor {pipe.vae_scale_factor}, "
                          f"got {images.shape[-1]}")
     if images.numel() and not (0 <= images.min() and images.max() <= 1):  # also refuses NaN
         raise ValueError(f"images must have values in [0, 1] (the pipeline's image range; map [-1, 1] with x / 2 + 0.5), "

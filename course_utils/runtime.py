@@ -39,6 +39,13 @@ def pick_device(preferred: str = "auto") -> torch.device:
     return torch.device(preferred)
 
 
+def _draw_device(generator: torch.Generator | None, device: str | torch.device):
+    """Where a draw for ``device`` is made: on ``generator``'s own device (then moved), or on ``device`` without one."""
+    check_generator("generator", generator)
+    check_device("device", device, available=False)  # the draw is only moved there
+    return generator.device if generator is not None else device
+
+
 def random_normal(shape: tuple[int, ...], generator: torch.Generator | None = None,
                   device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """N(0, I) noise of ``shape`` on ``device``, drawn on ``generator``'s own device and then moved there.
@@ -47,11 +54,9 @@ def random_normal(shape: tuple[int, ...], generator: torch.Generator | None = No
     from the CPU run's noise, and differs from it only by floating-point rounding. (``diffusers``'
     ``randn_tensor`` follows the same rule.) Without a generator the draw is made on ``device``."""
     check_sizes("shape", shape)
-    check_generator("generator", generator)
-    check_device("device", device, available=False)  # the draw is only moved there
+    draw_device = _draw_device(generator, device)
     if not isinstance(dtype, torch.dtype) or not (dtype.is_floating_point or dtype.is_complex):
         raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float32, got {dtype!r}")
-    draw_device = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=draw_device, dtype=dtype).to(device)
 
 
@@ -59,10 +64,7 @@ def random_uniform(shape: tuple[int, ...], generator: torch.Generator | None = N
                    device: str | torch.device = "cpu") -> torch.Tensor:
     """U[0, 1) numbers of ``shape`` (float32), drawn like :func:`random_normal` (flow matching's sigma)."""
     check_sizes("shape", shape)
-    check_generator("generator", generator)
-    check_device("device", device, available=False)  # the draw is only moved there
-    draw_device = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=draw_device).to(device)
+    return torch.rand(shape, generator=generator, device=_draw_device(generator, device)).to(device)
 
 
 def random_integers(high: int, size: int, generator: torch.Generator | None = None,
@@ -70,10 +72,7 @@ def random_integers(high: int, size: int, generator: torch.Generator | None = No
     """``size`` integers uniform in [0, high), drawn like :func:`random_normal` (timesteps, batch indices)."""
     check_integer("high", high, 1, math.inf)
     check_integer("size", size, 0, math.inf)
-    check_generator("generator", generator)
-    check_device("device", device, available=False)  # the draw is only moved there
-    draw_device = generator.device if generator is not None else device
-    return torch.randint(0, high, (size,), generator=generator, device=draw_device).to(device)
+    return torch.randint(0, high, (size,), generator=generator, device=_draw_device(generator, device)).to(device)
 
 
 def synchronize(device: str | torch.device) -> None:
