@@ -44,7 +44,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))  # also when a test loads this file by path
-from reports import README, publish, with_table, write_text  # noqa: E402
+from reports import README, publish, write_block  # noqa: E402
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
@@ -178,10 +178,8 @@ def course_time(costs: dict) -> str:
 
 def write_results(costs: dict, json_path: Path, markdown_path: Path, documents: tuple[Path, ...] = TABLE_DOCUMENTS) -> None:
     publish(costs, markdown_table(costs), json_path, markdown_path, TABLE_KEY, documents=documents)
-    if README in documents and README.is_file():
-        text = README.read_text(encoding="utf-8")
-        if with_table(text, course_time(costs), COURSE_TIME_KEY) != text:
-            write_text(README, with_table(text, course_time(costs), COURSE_TIME_KEY))
+    if README in documents:
+        write_block(README, course_time(costs), COURSE_TIME_KEY)
 
 
 def main(argv: list[str] | None = None) -> int:

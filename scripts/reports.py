@@ -63,7 +63,14 @@ def publish(result: dict, table: str, json_path: Path, markdown_path: Path, key:
     write_json(json_path, result)
     write_text(markdown_path, (f"# {heading}\n\n" if heading else "") + table)
     for document in documents:
-        if document.is_file():
-            text = document.read_text(encoding="utf-8")
-            if with_table(text, table, key) != text:
-                write_text(document, with_table(text, table, key))
+        write_block(document, table, key)
+
+
+def write_block(document: Path, table: str, key: str) -> None:
+    """Put ``table`` between the ``key`` markers of ``document``; a missing document or an unchanged block is left
+    alone (no write)."""
+    if document.is_file():
+        text = document.read_text(encoding="utf-8")
+        updated = with_table(text, table, key)
+        if updated != text:
+            write_text(document, updated)
