@@ -11,7 +11,11 @@
 - ``captions``: captions for MNIST from the label and measured thickness, slant and size (notebook 06)
 - ``text``: a BPE tokenizer learned from the captions and a small CLIP text encoder (notebook 06)
 - ``guidance``: the cross-attention UNet, conditioning dropout and classifier-free guidance (notebook 06)
+- ``attention_maps``: cross-attention maps per prompt token, recorded during sampling (notebook 06)
 - ``pipeline``: the course's parts as a ``diffusers.StableDiffusionPipeline``, or a real one (notebook 07)
+- ``flow``: flow matching and rectified flow with the same UNet (notebook 08)
+- ``control``: ControlNet at MNIST scale, steering the text-to-image model with a sketch (notebook 09)
+- ``validation``: the checks behind every clear error for a bad parameter (all notebooks and modules)
 - ``checkpoints``: safetensors weights with manifests, written atomically
 - ``viz``: image grids and denoising animations
 - ``homework``: self-checks for exercises and review quizzes (all notebooks)

@@ -123,7 +123,7 @@ def to_pixel_range(images: torch.Tensor) -> torch.Tensor:
 def mnist_bytes(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST as stored, as tensors: images uint8 [N, 28, 28] in 0..255 and int64 labels [N].
 
-    The 60,000 training digits take 47 MB so, against 188 MB as float32: draw batches from these and convert
+    The 60,000 training digits take 47 MB, against 188 MB as float32: draw batches from these and convert
     each with :func:`to_model_range`."""
     images, labels = load_mnist(split)
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))  # copy: the file's bytes are read-only

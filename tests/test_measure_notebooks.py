@@ -47,6 +47,13 @@ def test_every_measured_notebook_exists():
     assert not missing, f"docs/notebook_costs.json measures notebooks that do not exist: {missing}"
 
 
+def test_every_notebook_kernel_stays_under_the_binder_headroom():
+    over = {name: entry["peak_rss_mib"] for name, entry in stored_costs().items()
+            if entry["peak_rss_mib"] > measure_notebooks.HEADROOM_MIB}
+    assert not over, (f"kernel peaks above {measure_notebooks.HEADROOM_MIB} MiB (1.2 GB), which leaves too little of "
+                      f"Binder's 2 GB for the Jupyter server: {over}")
+
+
 def test_table_rounds_and_flags_the_binder_limit():
     table = measure_notebooks.markdown_table({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, peak_rss_mib=3000)})
     rows = [line for line in table.splitlines() if line.startswith("| 0")]
@@ -61,6 +68,21 @@ def test_course_time_lists_every_notebook_and_sums_them():
     assert "measured while other jobs" not in line
     busy = measure_notebooks.course_time({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, load_average_after=3.5)})
     assert "The times of 02 were measured while other jobs shared the machine" in busy
+
+
+def test_the_machine_speed_is_reported_when_measured():
+    fast, slow = dict(ENTRY, unet_ms_per_image=1.93), dict(ENTRY, unet_ms_per_image=3.9)
+    table = measure_notebooks.markdown_table({"01_a.ipynb": fast, "02_b.ipynb": ENTRY})
+    rows = [line for line in table.splitlines() if line.startswith("| 0")]
+    assert "| 2 | 2 | 1.93 |" in rows[0] and "| 2 | 2 | - |" in rows[1]  # an older entry without it
+    assert "2-core CPU (one UNet evaluation: 1.93 ms per image):" in measure_notebooks.course_time({"01_a.ipynb": fast})
+    assert "(one UNet evaluation: 1.93 to 3.9 ms per image)" in \
+        measure_notebooks.course_time({"01_a.ipynb": fast, "02_b.ipynb": slow, "03_c.ipynb": fast})
+    assert "UNet evaluation" not in measure_notebooks.course_time({"01_a.ipynb": ENTRY})
+
+
+def test_unet_speed_is_a_positive_number_of_milliseconds():
+    assert 0 < measure_notebooks.unet_ms_per_image(threads=1, batch=4) < 1000
 
 
 def test_with_table_replaces_only_the_marked_block():

@@ -223,3 +223,13 @@ def test_tracked_tree_stays_under_50_mb():
     largest = sorted(sizes, key=sizes.get, reverse=True)[:3]
     assert sum(sizes.values()) <= TREE_LIMIT_BYTES, \
         f"tracked files total {sum(sizes.values()) / 1e6:.1f} MB (limit 50 MB); largest: {largest}"
+
+
+def test_the_package_docstring_names_every_module():
+    """``course_utils/__init__.py`` is the map of the library: a module it does not list is one a reader cannot find."""
+    import course_utils
+
+    modules = {path.stem for path in (REPO_ROOT / "course_utils").glob("*.py") if path.stem != "__init__"}
+    listed = set(re.findall(r"^- ``(\w+)``:", course_utils.__doc__, flags=re.MULTILINE))
+    assert modules - listed == set(), "modules missing from course_utils/__init__.py's list"
+    assert listed - modules == set(), "course_utils/__init__.py lists modules that do not exist"
