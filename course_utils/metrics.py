@@ -224,13 +224,13 @@ def real_feature_sets(classifier: MnistClassifier, size: int, seed: int = 0) -> 
 
     The first is the reference that generated digits are compared with; FID(first, second) is the data floor.
     """
-    from .data import mnist_tensors
+    from .data import mnist_bytes, to_model_range
 
     _check_classifier(classifier)
     check_integer("size", size, 2, 5000)  # two disjoint sets of the 10,000 test digits
     check_integer("seed", seed, 0, 2**32 - 1)
-    images, _ = mnist_tensors("test")
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    reference, _ = classify(classifier, images[order[:size]])
-    other, _ = classify(classifier, images[order[size:2 * size]])
+    digits, _ = mnist_bytes("test")  # converted per set: only 2 * size digits as floats
+    order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))
+    reference, _ = classify(classifier, to_model_range(digits[order[:size]]))
+    other, _ = classify(classifier, to_model_range(digits[order[size:2 * size]]))
     return reference, other

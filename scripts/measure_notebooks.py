@@ -183,7 +183,8 @@ def markdown_table(costs: dict) -> str:
             f"| {memory} | {entry['threads']} | {entry['cpu_count']} | {entry.get('unet_ms_per_image', '-')} "
             f"| {entry['load_average_before']} / {entry['load_average_after']} | {entry['measured']}, {entry['commit']} |")
     lines += ["", "Default parameters, fresh kernel, kernel start-up not included. A load average above the "
-              "number of CPUs means other jobs shared the machine and the times are too long. *UNet ms/image* is the "
+              "number of CPUs plus one (the notebook's own threads count in it) means other jobs shared the machine "
+              "and the times are too long. *UNet ms/image* is the "
               "machine's speed (one evaluation of the shipped pixel DDPM per image, as notebook 04 section 1 times it): "
               "times scale with it from one machine to another.", ""]
     return "\n".join(lines)
@@ -198,9 +199,9 @@ def course_time(costs: dict) -> str:
     total = sum(entry["wall_s"] for entry in costs.values())
     peak = max(entry["peak_rss_mib"] for entry in costs.values())
     busy = sorted(name[:2] for name, entry in costs.items()
-                  if max(entry["load_average_before"] or 0, entry["load_average_after"] or 0) > entry["cpu_count"])
+                  if max(entry["load_average_before"] or 0, entry["load_average_after"] or 0) > entry["cpu_count"] + 1)
     caveat = (f" The times of {', '.join(busy)} were measured while other jobs shared the machine (load average above "
-              f"its CPU count) and are too long; peak memory does not depend on it." if busy else "")
+              f"its CPU count plus one) and are too long; peak memory does not depend on it." if busy else "")
     speeds = sorted({entry["unet_ms_per_image"] for entry in costs.values() if "unet_ms_per_image" in entry})
     speed = (f" (one UNet evaluation: {' to '.join(f'{ms:g}' for ms in speeds[::max(1, len(speeds) - 1)])} ms per image)"
              if speeds else "")

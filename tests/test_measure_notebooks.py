@@ -68,6 +68,8 @@ def test_course_time_lists_every_notebook_and_sums_them():
     assert "measured while other jobs" not in line
     busy = measure_notebooks.course_time({"01_a.ipynb": ENTRY, "02_b.ipynb": dict(ENTRY, load_average_after=3.5)})
     assert "The times of 02 were measured while other jobs shared the machine" in busy
+    own_threads = measure_notebooks.course_time({"01_a.ipynb": dict(ENTRY, load_average_after=2.6)})
+    assert "other jobs" not in own_threads  # 2 CPUs, 2 notebook threads and a little more: not another job
 
 
 def test_the_machine_speed_is_reported_when_measured():
