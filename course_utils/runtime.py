@@ -12,15 +12,11 @@ import random
 import numpy as np
 import torch
 
-from .validation import check_choice, check_device, check_generator, check_integer, check_sizes
+from .validation import check_choice, check_device, check_generator, check_integer, check_sizes, mps_available
 
 COURSE_REPOSITORY = "https://github.com/diffusion-course/diffusion-course"
 MAX_THREADS = 256
 DEVICES = ("auto", "cuda", "mps", "cpu")
-
-
-def _mps_available() -> bool:
-    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def pick_device(preferred: str = "auto") -> torch.device:
@@ -29,12 +25,12 @@ def pick_device(preferred: str = "auto") -> torch.device:
     if preferred == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if _mps_available():
+        if mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     if preferred == "cuda" and not torch.cuda.is_available():
         raise ValueError("preferred device 'cuda' was asked for, but this torch sees no CUDA GPU; use 'auto' or 'cpu'")
-    if preferred == "mps" and not _mps_available():
+    if preferred == "mps" and not mps_available():
         raise ValueError("preferred device 'mps' was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
     return torch.device(preferred)
 

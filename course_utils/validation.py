@@ -152,6 +152,13 @@ def check_generator(name: str, value: Any) -> None:
                         f"got {value!r} ({type(value).__name__})")
 
 
+def mps_available() -> bool:
+    """Whether Apple's MPS backend is usable here (older torch builds have no ``torch.backends.mps``)."""
+    import torch
+
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def check_device(name: str, value: Any, *, available: bool = True):
     """``value`` names a device (a string such as ``"cuda:1"`` or a ``torch.device``); returns it as a ``torch.device``.
 
@@ -174,7 +181,7 @@ def check_device(name: str, value: Any, *, available: bool = True):
     if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
         raise ValueError(f"{name} {value!r} was asked for, but this torch sees {torch.cuda.device_count()} CUDA GPU(s); "
                          f"use 'cpu' (or runtime.pick_device())")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if device.type == "mps" and not mps_available():
         raise ValueError(f"{name} 'mps' was asked for, but Apple's MPS is not available here; use 'cpu'")
     return device
 
