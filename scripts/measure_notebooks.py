@@ -10,8 +10,9 @@ Each notebook runs top to bottom in a fresh ``python3`` kernel (working director
 - ``wall_s``: seconds from the first cell to the end of the last one (kernel start-up not included);
 - ``slowest_cell_s`` and ``slowest_cell``: the slowest cell and its index;
 - ``unet_ms_per_image``: the machine's speed, measured before the notebooks: one evaluation of the shipped
-  pixel DDPM (notebooks 03-04) on a batch of 256 digits, per image (2 warm-up calls, the median of 10), with the notebooks' default
-  threads: the same figure as notebook 04's section 1, so that times taken on different machines can be compared;
+  pixel DDPM (notebooks 03-04) on a batch of 256 digits, per image (2 warm-up calls, the median of 10), with
+  the notebooks' default threads: the figure of notebook 04's section 1, so that times taken on different
+  machines can be compared;
 - ``peak_rss_mib``: the kernel process's peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``,
   the same figure as ``VmHWM`` in ``/proc/<pid>/status`` on Linux), read in the kernel after the last
   cell. This is what must fit in Binder's memory limit (mybinder.org: 2 GiB at most, 1 GiB
@@ -148,8 +149,9 @@ def measure(path: Path, timeout: int = 600) -> dict:
         client.execute_cell(probe, len(nb.cells) - 1)
     text = "".join(output.get("text", "") for output in probe.outputs if output.output_type == "stream")
     peak = json.loads(text.strip().splitlines()[-1])["peak_rss_bytes"]
-    slowest_time, slowest_index = max(cell_times)
-    print("  slowest cells: " + ", ".join(f"cell {index} {seconds:.1f} s" for seconds, index in sorted(cell_times)[::-1][:5]),
+    slowest = sorted(cell_times, reverse=True)
+    slowest_time, slowest_index = slowest[0]
+    print("  slowest cells: " + ", ".join(f"cell {index} {seconds:.1f} s" for seconds, index in slowest[:5]),
           flush=True)  # where to cut when a notebook runs over its time
     return {
         "wall_s": round(wall, 1),
@@ -184,9 +186,9 @@ def markdown_table(costs: dict) -> str:
             f"| {entry['load_average_before']} / {entry['load_average_after']} | {entry['measured']}, {entry['commit']} |")
     lines += ["", "Default parameters, fresh kernel, kernel start-up not included. A load average above the "
               "number of CPUs plus one (the notebook's own threads count in it) means other jobs shared the machine "
-              "and the times are too long. *UNet ms/image* is the "
-              "machine's speed (one evaluation of the shipped pixel DDPM per image, as notebook 04 section 1 times it): "
-              "times scale with it from one machine to another.", ""]
+              "and the times are too long. *UNet ms/image* is the machine's speed (one evaluation of the shipped "
+              "pixel DDPM per image, as notebook 04 section 1 times it): times scale with it from one machine to "
+              "another.", ""]
     return "\n".join(lines)
 
 
@@ -203,8 +205,10 @@ def course_time(costs: dict) -> str:
     caveat = (f" The times of {', '.join(busy)} were measured while other jobs shared the machine (load average above "
               f"its CPU count plus one) and are too long; peak memory does not depend on it." if busy else "")
     speeds = sorted({entry["unet_ms_per_image"] for entry in costs.values() if "unet_ms_per_image" in entry})
-    speed = (f" (one UNet evaluation: {' to '.join(f'{ms:g}' for ms in speeds[::max(1, len(speeds) - 1)])} ms per image)"
-             if speeds else "")
+    speed = ""
+    if speeds:  # entries measured before the speed was recorded have none
+        span = f"{speeds[0]:g}" if len(speeds) == 1 else f"{speeds[0]:g} to {speeds[-1]:g}"
+        speed = f" (one UNet evaluation: {span} ms per image)"
     return (f"Run times with the default parameters on a {costs[min(costs)]['cpu_count']}-core CPU{speed}: {times}; "
             f"all {len(costs)} notebooks in {duration(total)} ({total:.0f} s of notebook wall time), no kernel above "
             f"{peak} MiB. Measured by `scripts/measure_notebooks.py`, see [Measured](#measured).{caveat}\n")
