@@ -102,21 +102,66 @@ def predicted_x0_and_eps(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: 
     return model_output, (x_t - a * model_output) / s
 
 
+TIME_SAMPLINGS = ("uniform", "lognormal")
+
+
+def training_timesteps(alpha_bar: torch.Tensor, size: int, generator: torch.Generator | None = None,
+                       device: str | torch.device = "cpu", time_sampling: str = "uniform") -> torch.Tensor:
+    """The timesteps a training batch is noised to.
+
+    "uniform": t ~ U{0, ..., T-1} (Ho et al. 2020, algorithm 1). "lognormal": the noise level
+    sigma_t = sqrt((1 - abar_t) / abar_t) drawn log-normally, ln sigma ~ N(-1.2, 1.2^2), and rounded
+    to the nearest of the T discrete levels (Karras et al. 2022, EDM, section 5 and table 1: training
+    concentrates on the middle noise levels, where the loss can still be reduced).
+    """
+    check_alpha_bar(alpha_bar)
+    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
+    if time_sampling == "uniform":
+        return random_integers(len(alpha_bar), size, generator, device)
+    log_sigma = -1.2 + 1.2 * random_normal((size,), generator, device)
+    log_sigmas = 0.5 * torch.log((1 - alpha_bar) / alpha_bar).to(device)  # increasing in t
+    index = torch.searchsorted(log_sigmas, log_sigma).clamp(1, len(alpha_bar) - 1)
+    nearer_below = (log_sigma - log_sigmas[index - 1]) < (log_sigmas[index] - log_sigma)
+    return index - nearer_below.long()
+
+
+def min_snr_weight(abar_t: torch.Tensor, prediction_type: str, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023, https://arxiv.org/abs/2303.09556, eq. 7).
+
+    Measured on x_0, the weight is min(SNR_t, gamma), SNR_t = abar_t / (1 - abar_t); each target's plain
+    loss already weights x_0 errors by SNR (epsilon), SNR + 1 (v) or 1 (x_0), so the loss is divided by
+    that. It caps the weight of the nearly clean steps, whose small errors otherwise dominate the gradient.
+    """
+    check_prediction_type(prediction_type)
+    check_number("gamma", gamma, 0.0, math.inf, open_low=True)
+    snr = abar_t / (1 - abar_t)
+    plain = {"epsilon": snr, "v_prediction": snr + 1, "sample": torch.ones_like(snr)}[prediction_type]
+    return torch.clamp(snr, max=gamma) / plain
+
+
 def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
-              generator: torch.Generator | None = None, prediction_type: str = "epsilon") -> torch.Tensor:
+              generator: torch.Generator | None = None, prediction_type: str = "epsilon",
+              time_sampling: str = "uniform", snr_gamma: float | None = None) -> torch.Tensor:
     """The simple loss L = E_{t, eps} || target - f_theta(x_t, t) ||^2 on a batch ``x0``, where the
     target is eps, v or x_0 (:func:`training_target`). t and eps are drawn on ``generator``'s device and
-    moved to ``x0``'s, so a seeded CPU generator gives the same draw whatever device trains."""
+    moved to ``x0``'s, so a seeded CPU generator gives the same draw whatever device trains.
+
+    ``time_sampling`` chooses how t is drawn (:func:`training_timesteps`); ``snr_gamma`` weights each
+    image's error by :func:`min_snr_weight` (None: unweighted, the simple loss)."""
     check_images("x0", x0)
     check_alpha_bar(alpha_bar)
     check_generator("generator", generator)
     check_prediction_type(prediction_type)
-    timesteps = random_integers(len(alpha_bar), x0.shape[0], generator, x0.device)
+    timesteps = training_timesteps(alpha_bar, x0.shape[0], generator, x0.device, time_sampling)
     noise = random_normal(x0.shape, generator, x0.device, x0.dtype)
     alpha_bar = alpha_bar.to(x0.device)
     x_t = q_sample(x0, timesteps, noise, alpha_bar)
     target = training_target(x0, noise, alpha_bar[timesteps], prediction_type)
-    return torch.mean((model(x_t, timesteps) - target) ** 2)
+    squared_error = (model(x_t, timesteps) - target) ** 2
+    if snr_gamma is None:
+        return torch.mean(squared_error)
+    weight = min_snr_weight(alpha_bar[timesteps], prediction_type, snr_gamma)
+    return torch.mean(weight * squared_error.flatten(1).mean(1))
 
 
 class EMA:

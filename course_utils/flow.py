@@ -79,8 +79,24 @@ def flow_velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     return noise - x0
 
 
-def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The conditional flow-matching loss E_{sigma ~ U(0,1), eps} || (eps - x_0) - u_theta(x_sigma, sigma) ||^2.
+TIME_SAMPLINGS = ("uniform", "logit-normal")
+
+
+def training_sigmas(size: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+                    time_sampling: str = "uniform") -> torch.Tensor:
+    """The noise levels a training batch is moved to: sigma ~ U(0, 1), or "logit-normal",
+    sigma = 1 / (1 + exp(-u)), u ~ N(0, 1) (Esser et al. 2024, Stable Diffusion 3, section 3.1: more
+    weight on the middle of the path, where the velocity is hardest to predict)."""
+    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
+    if time_sampling == "uniform":
+        return random_uniform((size,), generator, device)
+    return torch.sigmoid(random_normal((size,), generator, device))
+
+
+def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | None = None,
+              time_sampling: str = "uniform") -> torch.Tensor:
+    """The conditional flow-matching loss E_{sigma, eps} || (eps - x_0) - u_theta(x_sigma, sigma) ||^2,
+    sigma drawn by :func:`training_sigmas` (uniform unless ``time_sampling`` says otherwise).
 
     sigma and eps are drawn on ``generator``'s device and moved to ``x0``'s (as :func:`ddpm.ddpm_loss`
     does), so a seeded CPU generator gives the same draw whatever device trains.
@@ -88,7 +104,7 @@ def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | N
     _check_model(model)
     check_images("x0", x0)
     check_generator("generator", generator)
-    sigma = random_uniform((x0.shape[0],), generator, x0.device)
+    sigma = training_sigmas(x0.shape[0], generator, x0.device, time_sampling)
     noise = random_normal(x0.shape, generator, x0.device, x0.dtype)
     x_sigma = flow_path(x0, noise, sigma)
     return torch.mean((model(x_sigma, TIME_SCALE * sigma) - flow_velocity_target(x0, noise)) ** 2)

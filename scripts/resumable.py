@@ -91,11 +91,13 @@ class TrainingRun:
     """The resumable state of one training run; resumes from ``run_dir/state.pt`` when it exists."""
 
     def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None = None,
-                 settings: dict[str, str] | None = None):
+                 settings: dict[str, str] | None = None, extra_emas: dict[str, EMA] | None = None):
         """``settings``: what defines the weights (batch size, learning rate, target, ...). They are stored
         with the state, and resuming with different ones is refused, since the manifest would then
-        record a command that did not produce the weights."""
+        record a command that did not produce the weights. ``extra_emas``: averages with other decays,
+        kept beside ``ema`` so that one run can compare EMA lengths (saved and resumed with it)."""
         self.run_dir, self.model, self.optimizer, self.ema = Path(run_dir), model, optimizer, ema
+        self.extra_emas = extra_emas or {}
         self.settings = settings or {}
         self.step, self.wall_time = 0, 0.0
         # Losses summed since the last log row: saved with the state, so a resumed run logs the same means.
@@ -124,6 +126,11 @@ class TrainingRun:
         if self.ema is not None:
             self.ema.model.load_state_dict(state["ema"])
             self.ema.num_updates = state["ema_updates"]
+        for name, extra in self.extra_emas.items():
+            if name not in state.get("extra_emas", {}):
+                raise SystemExit(f"{self.state_path} holds no EMA {name!r}: resume with the run's EMA decays")
+            extra.model.load_state_dict(state["extra_emas"][name])
+            extra.num_updates = state["ema_updates"]
         self.step, self.wall_time = state["step"], state["wall_time"]
         self._loss_sums = dict(state.get("loss_sums", {}))
         self._steps_summed = state.get("steps_summed", 0)
@@ -142,6 +149,8 @@ class TrainingRun:
                  "loss_sums": self._loss_sums, "steps_summed": self._steps_summed}
         if self.ema is not None:
             state |= {"ema": self.ema.model.state_dict(), "ema_updates": self.ema.num_updates}
+        if self.extra_emas:
+            state["extra_emas"] = {name: extra.model.state_dict() for name, extra in self.extra_emas.items()}
         atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
 
     def finish_step(self, total_steps: int, **losses: float) -> None:

@@ -34,13 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import save_weights, sha256_of, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.ddpm import EMA, PREDICTION_TYPES, ddpm_loss  # noqa: E402
+from course_utils.ddpm import EMA, PREDICTION_TYPES, TIME_SAMPLINGS, ddpm_loss  # noqa: E402
+from course_utils.flow import TIME_SAMPLINGS as FLOW_TIME_SAMPLINGS  # noqa: E402
 from course_utils.flow import TIME_SCALE, flow_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402
+from resumable import TrainingRun, add_training_arguments, in_range, learning_rate, step_generator  # noqa: E402
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
@@ -66,6 +67,14 @@ def parse_args(argv=None):
     parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
                         help="what the network outputs: the noise, v, or x_0 (default v_prediction, see notebook 03)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--time-sampling", choices=tuple(dict.fromkeys(TIME_SAMPLINGS + FLOW_TIME_SAMPLINGS)), default="uniform",
+                        help="how training noise levels are drawn: uniform (default), lognormal (EDM, diffusion) "
+                             "or logit-normal (Stable Diffusion 3, flow)")
+    parser.add_argument("--snr-gamma", type=in_range(0, 1e6, include_low=False), default=None,
+                        help="min-SNR-gamma loss weighting (Hang et al. 2023; 5 is their choice); default none")
+    parser.add_argument("--extra-ema-decays", type=str, default="",
+                        help="comma-separated EMA decays kept beside --ema-decay and exported beside --out as "
+                             "NAME_emaDECAY.safetensors (compares EMA lengths in one run)")
     parser.add_argument("--schedule", type=str, default="cosine")
     parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
@@ -78,6 +87,18 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.objective == "flow" and args.space != "pixel":
         parser.error("--objective flow trains in pixels only (--space pixel)")
+    allowed = FLOW_TIME_SAMPLINGS if args.objective == "flow" else TIME_SAMPLINGS
+    if args.time_sampling not in allowed:
+        parser.error(f"--time-sampling {args.time_sampling} is not for --objective {args.objective}: "
+                     f"choose one of {', '.join(allowed)}")
+    if args.snr_gamma is not None and args.objective == "flow":
+        parser.error("--snr-gamma weights the diffusion loss; flow matching has no SNR weighting here")
+    try:
+        args.extra_ema_decays = [float(d) for d in args.extra_ema_decays.split(",") if d.strip()]
+    except ValueError:
+        parser.error(f"--extra-ema-decays must be numbers separated by commas, got {args.extra_ema_decays!r}")
+    if any(not 0 < d < 1 for d in args.extra_ema_decays):
+        parser.error(f"--extra-ema-decays must each lie in (0, 1), got {args.extra_ema_decays}")
     name, default_channels = SPACES[args.space]
     name = "flow_mnist" if args.objective == "flow" else name
     args.channels = args.channels or default_channels
@@ -116,8 +137,16 @@ def continue_from(path: Path, model, ema, run) -> dict:
 
 def run_settings(args) -> dict:
     """What defines the weights a run produces: a resume with other values is refused."""
+    defaults = {"time_sampling": "uniform", "snr_gamma": None, "extra_ema_decays": []}
+    # options at their defaults are left out, so runs started before the option existed still resume
     return {key: str(value) for key, value in vars(args).items()
-            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype")}
+            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype")
+            and not (key in defaults and value == defaults[key])}
+
+
+def ema_path(out: Path, decay: float) -> Path:
+    """Where the EMA with another decay is exported: beside ``out``."""
+    return out.with_name(f"{out.stem}_ema{decay}{out.suffix}")
 
 
 def main(argv=None):
@@ -132,11 +161,16 @@ def main(argv=None):
     model = TinyUNet(channels, image_channels).to(device, memory_format=torch.channels_last)
     images = images.to(device)
     ema = EMA(model, args.ema_decay)
+    extra_emas = {str(decay): EMA(model, decay) for decay in args.extra_ema_decays}
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
 
-    run = TrainingRun(args.run_dir, model, optimizer, ema, settings=run_settings(args))
+    run = TrainingRun(args.run_dir, model, optimizer, ema, settings=run_settings(args), extra_emas=extra_emas)
     earlier = continue_from(args.init_from, model, ema, run) if args.init_from else {"steps": 0}
+    if args.init_from and run.step == 0:
+        for extra in extra_emas.values():
+            extra.model.load_state_dict(ema.model.state_dict())
+            extra.num_updates = ema.num_updates
     model.train()
     while run.step < args.steps:
         generator = step_generator(args.seed, earlier["steps"] + run.step)
@@ -144,14 +178,17 @@ def main(argv=None):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(run.step, args.lr, args.warmup)
         if args.objective == "flow":
-            loss = flow_loss(model, batch, generator)
+            loss = flow_loss(model, batch, generator, args.time_sampling)
         else:
-            loss = ddpm_loss(model, batch, alpha_bar, generator, args.prediction_type)
+            loss = ddpm_loss(model, batch, alpha_bar, generator, args.prediction_type, args.time_sampling,
+                             args.snr_gamma)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         ema.update(model)
+        for extra in extra_emas.values():
+            extra.update(model)
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
@@ -161,18 +198,28 @@ def main(argv=None):
         config.update(objective="flow", time_scale=TIME_SCALE)
     else:
         config.update(schedule=args.schedule, num_train_timesteps=args.timesteps, prediction_type=args.prediction_type)
+    for decay, averaged in [(args.ema_decay, ema), *((float(d), e) for d, e in extra_emas.items())]:
+        out = args.out if decay == args.ema_decay else ema_path(args.out, decay)
+        export(averaged.model, out, config, args, argv, decay, earlier, run, count_parameters(model), machine(device))
+
+
+def export(averaged: torch.nn.Module, out: Path, config: dict, args, argv, decay: float, earlier: dict,
+           run: TrainingRun, parameters: int, machine_name: str) -> None:
+    """Write one EMA's weights (in --store-dtype) and their manifest."""
     store_dtype = getattr(torch, args.store_dtype)
-    sha = save_weights({name: tensor.to(store_dtype) for name, tensor in ema.model.state_dict().items()}, args.out, config)
-    write_json(args.out.with_suffix(".json"), {
-        "file": args.out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
+    sha = save_weights({name: tensor.to(store_dtype) for name, tensor in averaged.state_dict().items()}, out, config)
+    write_json(out.with_suffix(".json"), {
+        "file": out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
         "seed": args.seed, "steps": earlier["steps"] + run.step,
-        "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
-        "parameters": count_parameters(model), "threads": args.threads, "device": args.device,
+        "batch_size": args.batch_size, "lr": args.lr, "ema_decay": decay, "config": config,
+        "time_sampling": args.time_sampling, "snr_gamma": args.snr_gamma,
+        "parameters": parameters, "threads": args.threads, "device": args.device,
         "store_dtype": args.store_dtype, **({"continued_from": earlier} if args.init_from else {}),
-        "wall_time_minutes": round(earlier.get("wall_time_minutes", 0) + run.wall_time / 60, 1), "machine": machine(device),
+        "wall_time_minutes": round(earlier.get("wall_time_minutes", 0) + run.wall_time / 60, 1),
+        "machine": machine_name,
         "quality": "measure with: python scripts/" + ("compare_flow_ddpm.py" if args.objective == "flow" else "evaluate_ddpm.py"),
     })
-    print(f"wrote {args.out} (sha256 {sha[:12]}...)")
+    print(f"wrote {out} (sha256 {sha[:12]}...)")
 
 
 if __name__ == "__main__":

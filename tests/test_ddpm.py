@@ -3,7 +3,8 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from course_utils.ddpm import EMA, ddpm_loss, ddpm_step, inference_timesteps, sample_ddpm
+from course_utils.ddpm import (EMA, ddpm_loss, ddpm_step, inference_timesteps, min_snr_weight, sample_ddpm,
+                               training_timesteps)
 from course_utils.schedules import DIFFUSERS_NAMES, alphas_cumprod, make_betas
 from course_utils.unet import TinyUNet, count_parameters, predict_in_chunks, timestep_embedding
 
@@ -174,3 +175,47 @@ def test_ddpm_step_refuses_impossible_steps_and_clipping():
 def test_a_boolean_is_not_a_step_count():
     with pytest.raises(TypeError, match="num_inference_steps must be an integer"):
         sample_ddpm(TinyUNet((8, 16)), 1, scheduler_and_alpha_bar()[1], True, progress=False)
+
+
+def test_lognormal_timesteps_follow_edm_noise_levels():
+    """ln sigma_t of the drawn timesteps is N(-1.2, 1.2^2) up to rounding to the discrete levels."""
+    alpha_bar = alphas_cumprod(make_betas("cosine", 1000)).float()
+    timesteps = training_timesteps(alpha_bar, 20000, torch.Generator().manual_seed(0), time_sampling="lognormal")
+    assert timesteps.dtype == torch.int64 and 0 <= timesteps.min() and timesteps.max() <= 999
+    log_sigma = 0.5 * torch.log((1 - alpha_bar[timesteps]) / alpha_bar[timesteps])
+    assert abs(log_sigma.mean().item() + 1.2) < 0.05 and abs(log_sigma.std().item() - 1.2) < 0.05
+    uniform = training_timesteps(alpha_bar, 20000, torch.Generator().manual_seed(0))
+    assert abs(uniform.float().mean().item() - 499.5) < 10
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_min_snr_weight_matches_the_diffusers_training_scripts(prediction_type):
+    """The weights of diffusers' train_text_to_image.py (--snr_gamma), from diffusers.training_utils.compute_snr."""
+    from diffusers.training_utils import compute_snr
+
+    scheduler, alpha_bar = scheduler_and_alpha_bar()
+    timesteps = torch.tensor([0, 10, 200, 500, 900, 999])
+    snr = compute_snr(scheduler, timesteps)
+    clipped = torch.stack([snr, 5.0 * torch.ones_like(snr)], dim=1).min(dim=1)[0]
+    expected = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}[prediction_type]
+    weight = min_snr_weight(scheduler.alphas_cumprod[timesteps], prediction_type, 5.0)
+    torch.testing.assert_close(weight, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_min_snr_loss_weights_each_image_by_its_timestep():
+    """The weighted loss is the per-image mean squared error times min_snr_weight, averaged."""
+    torch.manual_seed(0)
+    model = TinyUNet((8, 16, 32))
+    x0 = torch.rand(6, 1, 28, 28) * 2 - 1
+    alpha_bar = alphas_cumprod(make_betas("cosine", 1000)).float()
+    loss = ddpm_loss(model, x0, alpha_bar, torch.Generator().manual_seed(4), "v_prediction", snr_gamma=5.0)
+    generator = torch.Generator().manual_seed(4)
+    timesteps = training_timesteps(alpha_bar, 6, generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    x_t = alpha_bar[timesteps].sqrt()[:, None, None, None] * x0 + (1 - alpha_bar[timesteps]).sqrt()[:, None, None, None] * noise
+    target = alpha_bar[timesteps].sqrt()[:, None, None, None] * noise - (1 - alpha_bar[timesteps]).sqrt()[:, None, None, None] * x0
+    per_image = ((model(x_t, timesteps) - target) ** 2).mean(dim=(1, 2, 3))
+    expected = (min_snr_weight(alpha_bar[timesteps], "v_prediction", 5.0) * per_image).mean()
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="time_sampling"):
+        ddpm_loss(model, x0, alpha_bar, time_sampling="log-normal")

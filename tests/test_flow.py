@@ -3,7 +3,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
 
-from course_utils.flow import (TIME_SCALE, ddpm_velocity, euler_step, flow_coordinates, flow_loss, flow_path,
+from course_utils.flow import (TIME_SCALE, training_sigmas, ddpm_velocity, euler_step, flow_coordinates, flow_loss, flow_path,
                                flow_sigmas, flow_velocity_target, ideal_velocity, number_of_evaluations, sample_flow,
                                shift_sigmas, straightness)
 from course_utils.samplers import ddim_step
@@ -129,6 +129,23 @@ def test_flow_loss_is_zero_for_the_true_velocity_and_matches_by_hand():
     model = LinearField()
     expected = torch.mean((model(flow_path(x0, noise, sigma), TIME_SCALE * sigma) - (noise - x0)) ** 2)
     torch.testing.assert_close(flow_loss(model, x0, torch.Generator().manual_seed(3)), expected)
+
+
+def test_logit_normal_sigmas_are_a_sigmoid_of_a_standard_normal_draw():
+    """SD3's logit-normal sampling: logit(sigma) ~ N(0, 1), drawn from the loss's generator."""
+    sigma = training_sigmas(20000, torch.Generator().manual_seed(0), time_sampling="logit-normal")
+    logit = torch.log(sigma / (1 - sigma))
+    assert abs(logit.mean().item()) < 0.03 and abs(logit.std().item() - 1) < 0.03
+    x0, _ = batch(2)
+    generator = torch.Generator().manual_seed(3)
+    sigma = torch.sigmoid(torch.randn((4,), generator=generator))
+    noise = torch.randn(x0.shape, generator=generator)
+    model = LinearField()
+    expected = torch.mean((model(flow_path(x0, noise, sigma), TIME_SCALE * sigma) - (noise - x0)) ** 2)
+    loss = flow_loss(model, x0, torch.Generator().manual_seed(3), time_sampling="logit-normal")
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="time_sampling"):
+        flow_loss(model, x0, time_sampling="lognormal")
 
 
 def test_straightness_is_one_for_a_line_and_more_for_a_bend():

@@ -158,6 +158,33 @@ def test_train_ddpm_continues_from_exported_weights(tmp_path, torch_threads):
         train_ddpm.main(["--steps", "1", *common, "--init-from", str(tmp_path / "missing.safetensors")])
 
 
+def test_train_ddpm_keeps_extra_emas_through_a_resume_and_exports_each(tmp_path, torch_threads):
+    """--extra-ema-decays: each average is resumed exactly and exported beside --out with its decay."""
+    def run(name: str, steps: int) -> Path:
+        out = tmp_path / name / "model.safetensors"
+        train_ddpm.main(["--steps", str(steps), "--batch-size", "4", "--channels", "8,16,32", "--warmup", "2",
+                         "--save-every", "2", "--threads", "1", "--extra-ema-decays", "0.05,0.9",
+                         "--time-sampling", "lognormal", "--snr-gamma", "5",
+                         "--run-dir", str(tmp_path / name), "--out", str(out)])
+        return out
+
+    straight = run("straight", 4)
+    run("resumed", 2)
+    resumed = run("resumed", 4)
+    for decay in ("0.05", "0.9"):
+        a, b = (load_file(path.with_name(f"model_ema{decay}.safetensors")) for path in (straight, resumed))
+        assert all(torch.equal(a[key], b[key]) for key in a)
+        manifest = json.loads(resumed.with_name(f"model_ema{decay}.json").read_text())
+        assert manifest["ema_decay"] == float(decay) and manifest["time_sampling"] == "lognormal"
+        assert manifest["snr_gamma"] == 5.0
+    short, long = load_file(resumed.with_name("model_ema0.05.safetensors")), load_file(resumed)  # below the warm-up
+    assert not all(torch.equal(short[key], long[key]) for key in short)
+    with pytest.raises(SystemExit):
+        train_ddpm.main(["--steps", "1", "--objective", "flow", "--time-sampling", "lognormal"])
+    with pytest.raises(SystemExit):
+        train_ddpm.main(["--steps", "1", "--extra-ema-decays", "0.9,1.5"])
+
+
 def test_train_ddpm_flow_objective_trains_a_flow_model_and_records_it(tmp_path, torch_threads):
     """--objective flow: the same script and UNet, the flow-matching loss, a config the flow loader reads."""
     out = tmp_path / "flow.safetensors"

@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Measure training recipes at equal images seen: MNIST FID and confident share of each checkpoint of a study.
+
+    python scripts/train_ddpm.py --steps 1200 --batch-size 128 --threads 1 \\
+        --extra-ema-decays 0.99,0.995,0.998 --run-dir runs/study/v_b128 --out runs/study/v_b128.safetensors
+    python scripts/compare_recipes.py runs/study/*.safetensors --samplers ddim/20 --threads 2
+    python scripts/compare_recipes.py runs/study/v_b128.safetensors --samplers ddpm/100 dpm_solver++/10
+
+Each checkpoint (a ``.safetensors`` written by ``scripts/train_ddpm.py``, with its ``.json`` manifest beside
+it) is sampled with each ``SAMPLER/STEPS``: the diffusers samplers of ``course_utils.samplers`` for a
+diffusion model, ``euler`` or ``heun`` (``course_utils.flow``) for a flow model; a sampler that does not fit
+the checkpoint's objective is skipped. The recipe (target, time sampling, loss weighting, batch, EMA decay,
+images seen) is read from the manifest. Every run is written to ``docs/training_recipes.json`` and
+``docs/training_recipes.md`` as soon as it is measured; rerunning continues (a run is identified by the
+checkpoint's SHA-256, the sampler, the sample count and the seed).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils.checkpoints import load_weights, stored_config  # noqa: E402
+from course_utils.flow import SAMPLERS as FLOW_SAMPLERS  # noqa: E402
+from course_utils.flow import number_of_evaluations, sample_flow  # noqa: E402
+from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
+from course_utils.unet import TinyUNet  # noqa: E402
+from reports import measured_runs, publish, reproduce_command  # noqa: E402
+from resumable import integer_in  # noqa: E402
+
+
+def sampler_run(text: str) -> tuple[str, int]:
+    """An argparse ``type``: ``NAME/STEPS``, e.g. ``ddim/20`` or ``euler/10``."""
+    name, _, steps = text.partition("/")
+    if name not in SAMPLERS + FLOW_SAMPLERS or not steps.isdigit() or not 1 <= int(steps) <= 1000:
+        raise argparse.ArgumentTypeError(
+            f"must be NAME/STEPS with NAME one of {', '.join(SAMPLERS + FLOW_SAMPLERS)} and STEPS in [1, 1000], "
+            f"got {text!r}")
+    return name, int(steps)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="the .safetensors files to measure")
+    parser.add_argument("--samplers", nargs="+", type=sampler_run, default=[("ddim", 20), ("euler", 20)],
+                        metavar="NAME/STEPS", help="default ddim/20 (diffusion) and euler/20 (flow)")
+    parser.add_argument("--num-samples", type=integer_in(2, 5000), default=1000)
+    parser.add_argument("--seed", type=integer_in(0), default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1), default=250)
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "training_recipes.json")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "training_recipes.md")
+    args = parser.parse_args(argv)
+    for path in args.checkpoints:
+        if path.suffix != ".safetensors" or not path.is_file() or not path.with_suffix(".json").is_file():
+            parser.error(f"each checkpoint must be a .safetensors file with its .json manifest beside it, "
+                         f"got {path}")
+    return args
+
+
+def load_checkpoint(path: Path):
+    """The UNet of a checkpoint (checked against its manifest), its stored configuration and manifest."""
+    state_dict, manifest = load_weights(path.stem, path.parent)
+    config = stored_config(path.stem, path.parent)
+    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
+    model.load_state_dict(state_dict)
+    return model.eval(), config, manifest
+
+
+def recipe(manifest: dict, config: dict) -> dict:
+    """What defines a checkpoint's training, read from its manifest."""
+    return {
+        "objective": config.get("objective", "diffusion"), "target": config.get("prediction_type", "velocity"),
+        "time_sampling": manifest.get("time_sampling", "uniform"), "snr_gamma": manifest.get("snr_gamma"),
+        "batch_size": manifest["batch_size"], "steps": manifest["steps"], "ema_decay": manifest["ema_decay"],
+        "images_seen": manifest["steps"] * manifest["batch_size"],
+    }
+
+
+def sample(model, config: dict, name: str, steps: int, args) -> tuple[torch.Tensor, int]:
+    """``args.num_samples`` digits in batches from one seeded generator, and the NFE per image."""
+    generator = torch.Generator().manual_seed(args.seed)
+    batches, nfe = [], 0
+    for start in tqdm(range(0, args.num_samples, args.batch_size), desc=f"{name}/{steps}", leave=False):
+        count = min(args.batch_size, args.num_samples - start)
+        if name in FLOW_SAMPLERS:
+            batches.append(sample_flow(model, count, steps, generator, sampler=name, progress=False).clamp(-1, 1))
+            nfe = number_of_evaluations(steps, name)
+        else:
+            scheduler = make_scheduler(name, prediction_type=config["prediction_type"])
+            images, nfe = sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
+            batches.append(images)
+    return torch.cat(batches), nfe
+
+
+def markdown_table(table: dict) -> str:
+    settings = table["settings"]
+    lines = [
+        "# Training recipes at equal images seen",
+        "",
+        f"Measured by `scripts/compare_recipes.py` ({settings['num_samples']:,} samples per run, seed "
+        f"{settings['seed']}, MNIST FID against {settings['num_samples']:,} real test digits; data floor "
+        f"**{table['data_floor_fid']:.2f}**). Each row is one EMA of one training run; the runs' commands are "
+        f"in their manifests and listed below.",
+        "",
+        "| objective | target | time sampling | min-SNR | batch | images | EMA | sampler | NFE | FID | confident |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    rows = sorted(table["runs"].values(), key=lambda r: (r["objective"], r["sampler"], r["steps_sampled"],
+                                                         r["checkpoint"], r["ema_decay"]))
+    for run in rows:
+        gamma = "-" if run["snr_gamma"] is None else f"{run['snr_gamma']:g}"
+        lines.append(f"| {run['objective']} | {run['target']} | {run['time_sampling']} | {gamma} | "
+                     f"{run['batch_size']} | {run['images_seen'] / 1e3:.0f}k | {run['ema_decay']} | "
+                     f"{run['sampler']}-{run['steps_sampled']} | {run['nfe']} | {run['mnist_fid']:.2f} | "
+                     f"{run['confident_share']:.3f} |")
+    lines += ["", "Training commands:", ""]
+    lines += sorted({f"- `{run['command']}`" for run in table["runs"].values()})
+    lines += ["", f"Measured with `{settings['command']}` on {settings['machine']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    classifier = load_classifier()
+    settings = {"num_samples": args.num_samples, "seed": args.seed,
+                "machine": platform.processor() or platform.machine(),
+                "command": reproduce_command("compare_recipes.py", argv)}
+    table = {"settings": settings, "runs": measured_runs(args.json, settings, ("num_samples", "seed"))}
+    reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
+    table["data_floor_fid"] = round(mnist_fid(reference, other), 3)
+    for path in args.checkpoints:
+        model, config, manifest = load_checkpoint(path)
+        is_flow = config.get("objective") == "flow"
+        for name, steps in args.samplers:
+            key = f"{manifest['sha256'][:16]}/{name}/{steps}"
+            if (name in FLOW_SAMPLERS) != is_flow or key in table["runs"]:
+                continue
+            started = time.perf_counter()
+            images, nfe = sample(model, config, name, steps, args)
+            seconds = time.perf_counter() - started
+            result = evaluate_samples(classifier, images, reference)
+            table["runs"][key] = {
+                "checkpoint": path.name, **recipe(manifest, config), "sampler": name, "steps_sampled": steps,
+                "nfe": nfe, "mnist_fid": round(result["fid"], 3), "confident_share": round(result["confident_share"], 4),
+                "ms_per_image": round(1000 * seconds / args.num_samples, 2), "command": manifest["command"],
+            }
+            publish(table, markdown_table(table), args.json, args.markdown, "training-recipes")
+            print(f"{path.name:>32} {name}/{steps}: FID {result['fid']:7.2f} confident "
+                  f"{result['confident_share']:.3f} ({seconds:.0f} s)", flush=True)
+    print(markdown_table(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
