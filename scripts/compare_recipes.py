@@ -82,7 +82,7 @@ def recipe(manifest: dict, config: dict) -> dict:
         "objective": config.get("objective", "diffusion"), "target": config.get("prediction_type", "velocity"),
         "time_sampling": manifest.get("time_sampling", "uniform"), "snr_gamma": manifest.get("snr_gamma"),
         "batch_size": manifest["batch_size"], "steps": manifest["steps"], "ema_decay": manifest["ema_decay"],
-        "images_seen": manifest["steps"] * manifest["batch_size"],
+        "images_seen": manifest.get("images_seen", manifest["steps"] * manifest["batch_size"]),
     }
 
 

@@ -130,9 +130,15 @@ def continue_from(path: Path, model, ema, run) -> dict:
     ema.model.load_state_dict(weights)
     ema.num_updates = manifest["steps"]  # the EMA has a long memory already: no warm-up
     record = {"file": path.name, "sha256": sha256_of(path), "steps": manifest["steps"], "command": manifest["command"],
-              "wall_time_minutes": manifest.get("wall_time_minutes", 0)}
+              "images_seen": images_seen(manifest), "wall_time_minutes": manifest.get("wall_time_minutes", 0)}
     write_json(record_path, record)
     return record
+
+
+def images_seen(manifest: dict) -> int:
+    """Training images a checkpoint has seen: recorded since runs could continue at another batch size;
+    older manifests had one batch size throughout."""
+    return manifest.get("images_seen", manifest["steps"] * manifest["batch_size"])
 
 
 def run_settings(args) -> dict:
@@ -211,6 +217,7 @@ def export(averaged: torch.nn.Module, out: Path, config: dict, args, argv, decay
     write_json(out.with_suffix(".json"), {
         "file": out.name, "sha256": sha, "command": reproduce_command("train_ddpm.py", argv),
         "seed": args.seed, "steps": earlier["steps"] + run.step,
+        "images_seen": earlier.get("images_seen", 0) + run.step * args.batch_size,
         "batch_size": args.batch_size, "lr": args.lr, "ema_decay": decay, "config": config,
         "time_sampling": args.time_sampling, "snr_gamma": args.snr_gamma,
         "parameters": parameters, "threads": args.threads, "device": args.device,

@@ -148,7 +148,7 @@ def test_train_ddpm_continues_from_exported_weights(tmp_path, torch_threads):
     train_ddpm.main(["--steps", "3", *common, "--run-dir", str(tmp_path / "b"), "--out", str(second),
                      "--init-from", str(first)])
     manifest = json.loads(second.with_suffix(".json").read_text())
-    assert manifest["steps"] == 5
+    assert manifest["steps"] == 5 and manifest["images_seen"] == 20
     assert manifest["continued_from"]["steps"] == 2 and manifest["continued_from"]["file"] == "first.safetensors"
     fresh = tmp_path / "fresh.safetensors"
     train_ddpm.main(["--steps", "3", *common, "--run-dir", str(tmp_path / "c"), "--out", str(fresh)])
