@@ -11,6 +11,7 @@ Three numbers, all from a small MNIST classifier trained for the course (``scrip
   real digits of the same size, which is not 0 because of sampling noise.
 - **Confident share**: the fraction of samples the classifier assigns to some class with probability >= 0.9.
 - **Class histogram**: how the samples spread over the ten digits (mode collapse shows here).
+- **Adherence** (conditional models, notebooks 06-09): the share of samples read as the digit asked for.
 """
 from __future__ import annotations
 
@@ -198,6 +199,26 @@ def confident_share(probabilities: torch.Tensor, threshold: float = 0.9) -> floa
     _check_probabilities(probabilities)
     check_number("threshold", threshold, 0.0, 1.0, open_low=True)
     return float((probabilities.max(dim=1).values >= threshold).float().mean())
+
+
+def read_digits(classifier: MnistClassifier, images: torch.Tensor) -> torch.Tensor:
+    """The digit the classifier reads in each image, argmax_k p(k | x): a long tensor [N] on the CPU."""
+    return classify(classifier, images)[1].argmax(dim=1)
+
+
+def adherence(classifier: MnistClassifier, images: torch.Tensor, requested) -> float:
+    """Prompt adherence: the share of images the classifier reads as the digit they were asked for,
+
+        adherence = (1/N) sum_i [argmax_k p(k | x_i) = y_i],
+
+    the classifier accuracy of class-conditional samples (Ho & Salimans 2022, https://arxiv.org/abs/2207.12598,
+    measure the same trade-off with Inception scores). ``requested`` holds the N digits y_i (a tensor or a list)."""
+    _check_digits("images", images, at_least=1)
+    requested = torch.as_tensor(requested).cpu()
+    if requested.dtype.is_floating_point or requested.dtype == torch.bool or requested.shape != (len(images),):
+        raise ValueError(f"requested must hold one integer digit per image ({len(images)}), got "
+                         f"{requested.dtype} of shape {tuple(requested.shape)}")
+    return float((read_digits(classifier, images) == requested).float().mean())
 
 
 def class_histogram(probabilities: torch.Tensor) -> np.ndarray:

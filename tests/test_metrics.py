@@ -124,3 +124,21 @@ def test_data_floor_is_far_below_the_fid_of_noisy_digits(classifier_and_digits):
     real_features, _ = classify(classifier, reference)
     floor = evaluate_samples(classifier, digits, real_features)["fid"]
     assert 0 < floor < evaluate_samples(classifier, _noisy(digits), real_features)["fid"] / 5
+
+
+def test_adherence_is_the_share_read_as_the_requested_digit(classifier_and_digits):
+    from course_utils.data import mnist_tensors
+    from course_utils.metrics import adherence, read_digits
+
+    images, labels = mnist_tensors("test")
+    classifier = classifier_and_digits[0]
+    read = read_digits(classifier, images[:200])
+    assert read.dtype == torch.long and read.shape == (200,)
+    assert adherence(classifier, images[:200], labels[:200]) == pytest.approx((read == labels[:200]).float().mean())
+    assert adherence(classifier, images[:200], labels[:200]) > 0.95  # the classifier reads real digits
+    assert adherence(classifier, images[:200], (labels[:200] + 1) % 10) < 0.05  # every digit asked for wrongly
+    assert adherence(classifier, images[:3], read[:3].tolist()) == 1.0  # a list works as well as a tensor
+    with pytest.raises(ValueError, match="requested must hold one integer digit per image"):
+        adherence(classifier, images[:3], [1, 2])
+    with pytest.raises(ValueError, match="requested"):
+        adherence(classifier, images[:2], [1.0, 2.0])
