@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .validation import check_images, check_integer, check_number, check_tensor
+from .validation import check_image_range, check_images, check_integer, check_number, check_tensor
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ATTRIBUTES = ("thickness", "slant", "size")
@@ -66,6 +66,7 @@ def ink_masks(images: torch.Tensor) -> torch.Tensor:
     check_images("images", images, channels=1)
     if not torch.isfinite(images).all():  # NaN is never ink: a NaN image would pass for a blank one
         raise ValueError("images must hold numbers in [-1, 1], got NaN or infinity")
+    check_image_range("images", images, digits=True)  # ink is thresholded on [-1, 1]: 0..255 would be all ink
     return (images[:, 0] + 1) / 2 > INK_THRESHOLD
 
 

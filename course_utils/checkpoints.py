@@ -6,9 +6,11 @@ and cannot run code when loaded, unlike a pickle. Each shipped file has a manife
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,15 +50,32 @@ def _restore_hint(path: Path) -> str:
     return f"Restore it with `{_restore_command(path)}` or re-clone the course."
 
 
+STALE_TEMPORARY_S = 3600  # a temporary file this old belongs to no save still running: a killed one left it
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the hidden ``.NAME.*.tmp`` files that a save of ``path`` killed mid-write (SIGKILL, power cut) left
+    beside it; younger ones may belong to a save still running in another process, and are kept."""
+    now = time.time()
+    for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - temporary.stat().st_mtime > STALE_TEMPORARY_S:
+                temporary.unlink()
+        except OSError:  # removed meanwhile by another process, or not ours to remove
+            pass
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename, so that a crash
-    never leaves a half-written file where a complete one is expected."""
+    never leaves a half-written file where a complete one is expected. A temporary file left by a killed
+    earlier save of ``path`` (more than an hour old) is removed first."""
     path = check_path("path", path)
     if path.is_dir():
         raise ValueError(f"path must be a file path, got the folder {path}")
     if not callable(write):
         raise TypeError(f"write must be a function of the temporary path that writes the file, got {write!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:

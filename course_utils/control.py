@@ -23,7 +23,8 @@ import torch
 from torch.nn import functional as F
 
 from .runtime import random_integers, random_normal
-from .validation import check_generator, check_images, check_integer, check_number, check_tensor
+from .validation import (check_generator, check_image_range, check_images, check_integer, check_number,
+                         check_tensor)
 
 # The 8 neighbours x1..x8 of a pixel in Guo & Hall's order: east, then counter-clockwise (row, column offsets).
 _NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
@@ -130,6 +131,7 @@ def skeletonize(images: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
     CACM 1989, algorithm A1). Equals ``skimage.morphology.thin`` (``tests/test_control.py``)."""
     _check_batch("images", images)
     check_number("threshold", threshold, -1.0, 1.0)
+    check_image_range("images", images, digits=True)  # ink is what lies above threshold on [-1, 1]
     mask = (images[:, 0] > threshold).to(torch.uint8)
     while True:
         thinned = _thinning_pass(_thinning_pass(mask, first=True), first=False)
@@ -150,6 +152,7 @@ def pad_control(skeletons: torch.Tensor) -> torch.Tensor:
 def digit_controls(digits: torch.Tensor) -> torch.Tensor:
     """MNIST digits [N, 1, 28, 28] in [-1, 1] -> their skeletons as control images [N, 1, 32, 32] in {0, 1}."""
     check_images("digits", digits, size=28, channels=1)
+    check_image_range("digits", digits, digits=True)
     return pad_control(skeletonize(digits))
 
 
@@ -279,6 +282,7 @@ def controlnet_loss(unet, controlnet, latents: torch.Tensor, controls: torch.Ten
 
     _check_unet(unet)
     _check_step_inputs(controlnet, "latents", latents, embeddings, "controls", controls)
+    check_image_range("controls", controls, 0.0, 1.0)  # skeletons in {0, 1}
     check_tensor("alpha_bar", alpha_bar, dims=1, floating=True)
     check_generator("generator", generator)
     timesteps = random_integers(len(alpha_bar), len(latents), generator, latents.device)

@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 
 from .runtime import random_integers, random_normal
 from .schedules import check_alpha_bar, check_num_timesteps, q_sample
-from .unet import predict_in_chunks
-from .validation import (check_bool, check_choice, check_generator, check_images, check_integer, check_number,
-                         check_same_shape, check_sizes, check_tensor)
+from .unet import check_model, predict_in_chunks
+from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_generator, check_image_range, check_images,
+                         check_integer, check_number, check_same_shape, check_sizes, check_tensor)
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -149,6 +149,8 @@ def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
     ``time_sampling`` chooses how t is drawn (:func:`training_timesteps`); ``snr_gamma`` weights each
     image's error by :func:`min_snr_weight` (None: unweighted, the simple loss)."""
     check_images("x0", x0)
+    check_image_range("x0", x0, slack=DIFFUSION_SLACK)  # images in [-1, 1] or scaled latents
+    check_model(model, x0.shape[1:], x0.dtype, sampling=False)
     check_alpha_bar(alpha_bar)
     check_generator("generator", generator)
     check_prediction_type(prediction_type)
@@ -250,6 +252,7 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     timesteps = inference_timesteps(len(alpha_bar), num_inference_steps)
     check_generator("generator", generator)
     _check_image_shape(image_shape)
+    check_model(model, image_shape)
     check_integer("trajectory_every", trajectory_every, 0, math.inf)
     check_bool("progress", progress)
     if clip_range is not None:

@@ -23,18 +23,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .runtime import random_normal, random_uniform
-from .unet import predict_in_chunks
-from .validation import (check_choice, check_generator, check_images, check_integer, check_number, check_same_shape,
-                         check_sizes, check_tensor)
+from .unet import check_model, predict_in_chunks
+from .validation import (DIFFUSION_SLACK, check_choice, check_generator, check_image_range, check_images,
+                         check_integer, check_number, check_same_shape, check_sizes, check_tensor)
 
 
 TIME_SCALE = 1000.0
 SAMPLERS = ("euler", "heun")
 
 
-def _check_model(model) -> None:
+def _check_model(model, image_shape: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32, *,
+                 sampling: bool = True) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a TinyUNet, as load_flow returns), got {type(model).__name__}")
+    check_model(model, image_shape, dtype, sampling=sampling)
 
 
 def _check_level(name: str, value, count: int | None = None, *, open_low: bool = False,
@@ -101,8 +103,9 @@ def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | N
     sigma and eps are drawn on ``generator``'s device and moved to ``x0``'s (as :func:`ddpm.ddpm_loss`
     does), so a seeded CPU generator gives the same draw whatever device trains.
     """
-    _check_model(model)
     check_images("x0", x0)
+    check_image_range("x0", x0, slack=DIFFUSION_SLACK)  # images in [-1, 1] or scaled latents
+    _check_model(model, x0.shape[1:], x0.dtype, sampling=False)
     check_generator("generator", generator)
     sigma = training_sigmas(x0.shape[0], generator, x0.device, time_sampling)
     noise = random_normal(x0.shape, generator, x0.device, x0.dtype)
@@ -138,8 +141,8 @@ def euler_step(velocity: torch.Tensor, sigma: float, sigma_next: float, x: torch
 
 def velocity_at(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
     """The network's velocity u_theta(x, sigma) for a batch at one noise level."""
-    _check_model(model)
-    check_tensor("x", x)
+    check_tensor("x", x, dims=4, floating=True)
+    _check_model(model, x.shape[1:], x.dtype, sampling=False)
     _check_level("sigma", sigma, 1)
     return predict_in_chunks(model, x, torch.full((x.shape[0],), TIME_SCALE * float(sigma), device=x.device))
 
@@ -164,11 +167,11 @@ def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generato
     Returns images (unclipped; the data lie in [-1, 1]) and, with ``return_trajectory``, the list of
     x at every sigma in :func:`flow_sigmas` (the first is the starting noise).
     """
-    _check_model(model)
     check_integer("num_images", num_images, 1, 1_000_000)
     check_choice("sampler", sampler, SAMPLERS)
     check_generator("generator", generator)
     check_sizes("image_shape", image_shape, length=3, minimum=1)  # (channels, height, width)
+    _check_model(model, image_shape)
     device = next(model.parameters()).device
     sigmas = flow_sigmas(num_steps, shift).tolist()
     x = random_normal((num_images, *image_shape), generator, device)

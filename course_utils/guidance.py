@@ -23,8 +23,8 @@ from .latents import LATENT_CHANNELS, LATENT_SIZE
 from .runtime import random_normal
 from .samplers import check_num_inference_steps, make_scheduler
 from .text import tokenize
-from .validation import (check_choice, check_generator, check_images, check_integer, check_number, check_same_shape,
-                         check_tensor)
+from .validation import (check_choice, check_generator, check_image_range, check_images, check_integer, check_number,
+                         check_same_shape, check_tensor)
 
 LATENT_SAMPLERS = ("ddpm", "ddim")
 TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
@@ -183,6 +183,7 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
         raise ValueError("pass controlnet and control together (or neither)")
     if control is not None:
         check_images("control", control)
+        check_image_range("control", control, 0.0, 1.0)  # skeletons in {0, 1}
         if control.shape[0] != prompt_embeds.shape[0]:
             raise ValueError(f"control must hold one image per prompt embedding ({prompt_embeds.shape[0]}), "
                              f"got {control.shape[0]}")

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from .runtime import random_normal
-from .validation import (check_generator, check_images, check_integer, check_number, check_same_shape,
+from .validation import (check_generator, check_image_range, check_images, check_integer, check_number, check_same_shape,
                          check_tensor)
 
 IMAGE_SIZE = 32  # MNIST's 28x28 padded by 2 pixels of background on each side
@@ -34,6 +34,7 @@ def pad_to_32(images: torch.Tensor) -> torch.Tensor:
     """[N, 1, 28, 28] in [-1, 1] -> [N, 1, 32, 32], padded with background (-1). The diffusers pipelines
     need image sides divisible by 8, and 32 halves cleanly twice more to the 8x8 latent."""
     check_images("images", images, size=28)
+    check_image_range("images", images)  # the padding is background at -1
     return F.pad(images, (PADDING,) * 4, value=-1.0)
 
 
@@ -103,6 +104,7 @@ def vae_loss(vae, images: torch.Tensor, kl_weight: float, generator: torch.Gener
 
     Returns ``(loss, reconstruction_mse, kl_per_element)``."""
     check_images("images", images, size=IMAGE_SIZE, channels=vae.config.in_channels)
+    check_image_range("images", images)
     check_number("kl_weight", kl_weight, 0, 1000)
     check_generator("generator", generator)
     posterior = vae.encode(images).latent_dist
@@ -144,6 +146,7 @@ def encode(vae, images28: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
 
     The posterior mean, not a sample: latent diffusion trains on the mean (its sigma is tiny)."""
     check_images("images28", images28, size=28, channels=vae.config.in_channels)
+    check_image_range("images28", images28)
     check_integer("batch_size", batch_size, 1, 1_000_000)
     chunks = [vae.encode(pad_to_32(chunk.to(vae.device))).latent_dist.mean for chunk in images28.split(batch_size)]
     return torch.cat(chunks) * vae.config.scaling_factor

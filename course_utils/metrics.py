@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .validation import check_images, check_integer, check_number, check_tensor
+from .validation import check_image_range, check_images, check_integer, check_number, check_tensor
 
 
 class MnistClassifier(nn.Module):
@@ -56,6 +56,7 @@ def _check_classifier(classifier) -> None:
 def _check_digits(name: str, images, at_least: int) -> None:
     """Float images [N, 1, 28, 28] with N >= ``at_least`` (pipeline images are 32x32: crop them first)."""
     check_images(name, images, size=28, channels=1)
+    check_image_range(name, images, digits=True)  # the classifier learnt [-1, 1] digits
     if len(images) < at_least:
         raise ValueError(f"{name} must hold at least {at_least} images, got shape {tuple(images.shape)}")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .data import DATA_DIR, sha256_of
-from .validation import check_choice, check_device, check_images, check_number, check_path
+from .validation import check_choice, check_device, check_image_range, check_images, check_number, check_path
 
 COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
 # Notebook 09's ControlNet, the one part a StableDiffusionControlNetPipeline adds to the course pipeline: its own
@@ -308,6 +308,7 @@ def digits_for_pipeline(digits: torch.Tensor, pipe) -> torch.Tensor:
     from .latents import pad_to_32
 
     check_images("digits", digits, size=28, channels=1)
+    check_image_range("digits", digits, digits=True)
     _check_pipe(pipe, ("unet", "vae"))
     side = pipeline_resolution(pipe)
     images = F.interpolate(pad_to_32(digits), size=(side, side), mode="bilinear") if side != 32 else pad_to_32(digits)
@@ -328,9 +329,9 @@ def vae_round_trip(pipe, images: torch.Tensor) -> torch.Tensor:
     if images.shape[-1] % pipe.vae_scale_factor:
         raise ValueError(f"images must have sides divisible by the VAE's downsampling factor {pipe.vae_scale_factor}, "
                          f"got {images.shape[-1]}")
-    if images.numel() and not (0 <= images.min() and images.max() <= 1):  # also refuses NaN
-        raise ValueError(f"images must have values in [0, 1] (the pipeline's image range; map [-1, 1] with x / 2 + 0.5), "
-                         f"got values in [{images.min().item():.3g}, {images.max().item():.3g}]")
+    if images.numel() and images.isnan().any():
+        raise ValueError("images must have values in [0, 1] (the pipeline's image range), got NaN")
+    check_image_range("images", images, 0.0, 1.0, slack=0.0)  # the pipeline's image range, exactly
     x = images.to(pipe.vae.device, pipe.vae.dtype) * 2 - 1
     return (pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample / 2 + 0.5).clamp(0, 1)
 
@@ -340,4 +341,5 @@ def pipeline_images_to_digits(images: torch.Tensor) -> torch.Tensor:
     from .latents import crop_to_28
 
     check_images("images", images, size=32, channels=1)
+    check_image_range("images", images, 0.0, 1.0)
     return crop_to_28(images * 2 - 1)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .ddpm import _check_image_shape, check_prediction_type, inference_timesteps, predicted_x0_and_eps
 from .runtime import random_normal
 from .schedules import DIFFUSERS_NAMES, check_alpha_bar, check_num_timesteps
-from .unet import predict_in_chunks
+from .unet import check_model, predict_in_chunks
 from .validation import check_bool, check_choice, check_generator, check_integer, check_number, check_same_shape
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++", "euler_karras", "heun_karras", "unipc")
@@ -124,6 +124,7 @@ def sample_ddim(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     check_generator("generator", generator)
     check_number("eta", eta, 0, 1)
     _check_image_shape(image_shape)
+    check_model(model, image_shape)
     check_bool("clip", clip)
     check_integer("trajectory_every", trajectory_every, 0, math.inf)
     check_bool("progress", progress)
@@ -236,6 +237,7 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
     check_integer("num_images", num_images, 1, 1_000_000)
     check_generator("generator", generator)
     _check_image_shape(image_shape)
+    check_model(model, image_shape)
     check_bool("progress", progress)
     check_num_inference_steps(num_inference_steps, scheduler.config.num_train_timesteps)
     if getattr(scheduler.config, "use_karras_sigmas", False) and num_inference_steps < 2:

@@ -9,12 +9,13 @@ For 28x28 MNIST the resolutions are 28 -> 14 -> 7 and back.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .validation import check_integer, check_number, check_tensor
+from .validation import check_integer, check_number, check_sizes, check_tensor
 
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -69,6 +70,10 @@ class SelfAttention(nn.Module):
         return x + attended.transpose(1, 2).reshape(batch, channels, height, width)
 
 
+MAX_LEVELS = 6  # a 28 x 28 image halves to 1 x 1 after 5 downsamplings
+MAX_WIDTH = 4096
+
+
 class TinyUNet(nn.Module):
     """epsilon_theta(x_t, t): a UNet with ``len(channels)`` resolutions, 1 input and 1 output channel.
 
@@ -78,8 +83,11 @@ class TinyUNet(nn.Module):
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128), image_channels: int = 1):
         super().__init__()
-        if len(channels) < 1 or any(c % 8 for c in channels):
-            raise ValueError(f"channels must be a non-empty tuple of multiples of 8, got {channels!r}")
+        check_sizes("channels", channels, minimum=8)
+        if not 1 <= len(channels) <= MAX_LEVELS or any(c % 8 or c > MAX_WIDTH for c in channels):
+            raise ValueError(f"channels must be a tuple of 1 to {MAX_LEVELS} widths, multiples of 8 (GroupNorm's 8 "
+                             f"groups) up to {MAX_WIDTH}, e.g. (32, 64, 128), got {channels!r}")
+        check_integer("image_channels", image_channels, 1, 64)
         self.config = {"channels": list(channels), "image_channels": image_channels}
         self.time_dim = 4 * channels[0]
         self.time_mlp = nn.Sequential(
@@ -109,8 +117,45 @@ class TinyUNet(nn.Module):
         self.out_norm = nn.GroupNorm(8, channels[0])
         self.out_conv = nn.Conv2d(channels[0], image_channels, 3, padding=1)
 
+    def check_image_shape(self, name: str, shape) -> None:
+        """``shape`` (C, H, W) is one this network reads: its ``image_channels``, and sides that halve evenly at
+        each of its downsamplings (the skip connections must meet maps of their own size)."""
+        levels = len(self.config["channels"])
+        factor = 2 ** (levels - 1)
+        channels, height, width = shape
+        if channels != self.config["image_channels"] or height % factor or width % factor:
+            raise ValueError(f"{name} must be (C, H, W) = ({self.config['image_channels']}, H, W) with H and W "
+                             f"multiples of {factor} for this TinyUNet ({levels} resolutions, "
+                             f"channels={tuple(self.config['channels'])}), got {tuple(shape)}")
+
+    def _check_inputs(self, x, timesteps) -> torch.Tensor:
+        """x [N, C, H, W] of the network's dtype and device; timesteps one number or one per image, >= 0
+        (integers for a DDPM, 1000 sigma for flow matching). Returns the timesteps as a tensor [N].
+        Timestep values are read only on the CPU: on a GPU that would synchronise at every call."""
+        weight = self.stem.weight
+        check_tensor("x", x, dims=4, floating=True)
+        if x.dtype != weight.dtype:
+            raise TypeError(f"x must have the network's dtype {weight.dtype}, got {x.dtype}: convert x with "
+                            f"x.to({weight.dtype}) (or the network with model.to(x.dtype))")
+        if x.device != weight.device:
+            raise ValueError(f"x must be on the network's device {weight.device}, got {x.device}: x.to({str(weight.device)!r})")
+        self.check_image_shape("x.shape[1:]", x.shape[1:])
+        if isinstance(timesteps, bool) or not isinstance(timesteps, (numbers.Real, torch.Tensor)):
+            raise TypeError(f"timesteps must be a number or a tensor of one timestep per image, got "
+                            f"{type(timesteps).__name__}")
+        timesteps = torch.as_tensor(timesteps, device=x.device)
+        if timesteps.dtype == torch.bool or timesteps.is_complex() or timesteps.dim() > 1 \
+                or timesteps.numel() not in (1, len(x)):
+            raise ValueError(f"timesteps must be one number or one per image of x ({len(x)}), got dtype "
+                             f"{timesteps.dtype}, shape {tuple(timesteps.shape)}")
+        if timesteps.device.type == "cpu" and timesteps.numel() and not (
+                torch.isfinite(timesteps).all() and timesteps.min() >= 0):
+            raise ValueError(f"timesteps must be finite and >= 0, got values in [{timesteps.min().item()}, "
+                             f"{timesteps.max().item()}]")
+        return timesteps.reshape(-1).expand(x.shape[0])
+
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        timesteps = torch.as_tensor(timesteps, device=x.device).reshape(-1).expand(x.shape[0])
+        timesteps = self._check_inputs(x, timesteps)
         time_emb = self.time_mlp(timestep_embedding(timesteps, self.stem.out_channels))
         h = self.stem(x)
         skips = []
@@ -147,6 +192,34 @@ def predict_in_chunks(model: nn.Module, x: torch.Tensor, timesteps: torch.Tensor
     if len(x) <= max_batch:
         return model(x, timesteps)
     return torch.cat([model(chunk, steps) for chunk, steps in zip(x.split(max_batch), timesteps.split(max_batch))])
+
+
+def check_model(model, image_shape: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32, *,
+                sampling: bool = True) -> None:
+    """What a sampler or a loss needs of ``model``: a ``torch.nn.Module`` (not None, not a state dict or an array)
+    whose parameters are all of ``dtype`` (the samplers draw float32 noise: a float16 or float64 network would
+    fail deep inside torch) on one real device (not "meta": weights never loaded); a ``TinyUNet`` must also
+    read ``image_shape`` (C, H, W). Samplers run on the model's device, so no device can disagree; they need
+    a parameter to read it from, a loss (``sampling=False``) does not."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a TinyUNet, e.g. from ddpm.load_ddpm), got "
+                        f"{type(model).__name__}")
+    kinds = {(parameter.dtype, parameter.device) for parameter in model.parameters()}
+    if not kinds and sampling:
+        raise ValueError("model must have parameters (a network: the samplers run on their device), got a module "
+                         "with none")
+    if not kinds:
+        return
+    if len(kinds) > 1:
+        raise ValueError(f"model must have all its parameters of one dtype on one device, got "
+                         f"{sorted(map(str, kinds))}: model.to(device, torch.float32)")
+    (found_dtype, device), = kinds
+    if device.type == "meta":
+        raise ValueError("model's parameters are on the 'meta' device (shapes without values): load its weights")
+    if found_dtype != dtype:
+        raise TypeError(f"model must have {dtype} parameters, got {found_dtype}: model.to({dtype})")
+    if image_shape is not None and isinstance(model, TinyUNet):
+        model.check_image_shape("image_shape", image_shape)
 
 
 def load_tiny_unet(name: str):

@@ -28,6 +28,10 @@ from typing import Any
 
 Check = Callable[[str, Any], None]
 PARAMETER_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# How far outside [-1, 1] the inputs of a forward process, a loss or a figure may lie: they also take noisy
+# x_t (the largest of a million N(0, 1) draws is about 5) and scaled latents (within about +-5.7, see
+# latents.LATENT_CLIP_RANGE), and still refuse pixels in 0..255.
+DIFFUSION_SLACK = 9.0
 
 
 def _is_number(value: Any) -> bool:
@@ -124,6 +128,51 @@ def check_tensor(name: str, value: Any, *, dims: int | tuple[int, ...] | None = 
 def check_images(name: str, value: Any, *, size: int | None = None, channels: int | None = None) -> None:
     """A floating-point batch of images [N, C, H, W] (``size`` = H = W, ``channels`` = C where given)."""
     check_tensor(name, value, dims=4, floating=True, shape=(None, channels, size, size))
+
+
+def _range_fix(low: float, high: float, found_low: float, found_high: float) -> str:
+    """What to do about images found in [found_low, found_high] where [low, high] is expected."""
+    if (low, high) == (-1.0, 1.0):
+        if found_low >= 0 and found_high > 1:
+            return ("for pixels in 0..255, divide by 127.5 and subtract 1 (course_utils.data.to_model_range does "
+                    "it for uint8 digits)")
+        if found_low >= 0:
+            return "for images in [0, 1], multiply by 2 and subtract 1"
+    if (low, high) == (0.0, 1.0):
+        if found_low >= 0:
+            return "for pixels in 0..255, divide by 255"
+        if found_low >= -1 and found_high <= 1 + 1e-6:
+            return "for images in [-1, 1], add 1 and divide by 2 (x / 2 + 0.5)"
+    return f"rescale them to [{low:g}, {high:g}] (or clamp, for values just outside it)"
+
+
+def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1.0, *,
+                      slack: float | None = None, digits: bool = False) -> None:
+    """The values of the image batch ``images`` lie in [low, high] (the course's images: [-1, 1]).
+
+    The usual mistake, pixels as floats in 0..255 or images in [0, 1] where [-1, 1] is expected, is refused
+    with the range found, the range expected and the fix. ``slack`` (default: half the range's width, so
+    [-2, 2] for [-1, 1]) is how far outside the range a value may lie: a sampler's unclipped output or a
+    decoder's overshoot lies a little outside, and is legitimate. With ``digits`` the batch is MNIST-like,
+    ink on a background at ``low``: when no pixel lies below the middle of the range there is no background,
+    which for [-1, 1] means the images are in [0, 1]. NaN and empty batches are left to other checks.
+    One pass over the batch (a min and a max); on a GPU that costs one synchronisation."""
+    import torch
+
+    check_tensor(name, images)
+    check_bool("digits", digits)
+    if slack is not None:
+        check_number("slack", slack, 0, math.inf)
+    if images.numel() == 0 or images.is_complex() or images.device.type == "meta":
+        return
+    found_low, found_high = (value.item() for value in torch.aminmax(images.detach().float()))
+    if math.isnan(found_low) or math.isnan(found_high):
+        return
+    margin = (high - low) / 2 if slack is None else slack
+    no_background = digits and found_low >= (low + high) / 2
+    if found_low < low - margin or found_high > high + margin or no_background:
+        raise ValueError(f"{name} must have values in [{low:g}, {high:g}], got values in "
+                         f"[{found_low:.4g}, {found_high:.4g}]: {_range_fix(low, high, found_low, found_high)}")
 
 
 def check_same_shape(name: str, value: Any, other_name: str, other: Any) -> None:
@@ -279,12 +328,25 @@ def string(max_length: int = 1000) -> Check:
 
 
 FACTORIES = (integer, number, choice, integer_list, number_list, choice_list, string)
+PAPERMILL_CELL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=", re.MULTILINE)
+
+
+def _papermill_names(namespace: Mapping[str, Any]) -> list[str]:
+    """The names papermill's ``-p NAME VALUE`` assigned: papermill injects a cell that starts with the line
+    ``# Parameters`` and holds one ``NAME = value`` per line; IPython keeps every executed cell's source in the
+    list ``In``. (Names not in UPPER_CASE, such as ``-p num_steps 20``, would otherwise go unnoticed.)"""
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return []
+    return [name for source in history if isinstance(source, str) and source.startswith("# Parameters\n")
+            for name in PAPERMILL_CELL.findall(source)]
 
 
 def check_parameters(namespace: dict[str, Any], **checks: Check) -> None:
     """Check a notebook's parameters (``namespace`` is its ``globals()``), each with its check from
     ``checks``, and refuse any other UPPER_CASE value in ``namespace``: it can only be a misspelled
-    parameter injected by papermill (the parameters cell is the first to define UPPER_CASE names)."""
+    parameter injected by papermill (the parameters cell is the first to define UPPER_CASE names), and any other
+    name papermill's ``-p`` assigned (a lower-case ``-p num_steps 20`` too: parameters are UPPER_CASE)."""
     if not isinstance(namespace, Mapping):
         raise TypeError(f"namespace must be the notebook's globals(), a dict, got {type(namespace).__name__}")
     for name, check in checks.items():
@@ -296,13 +358,14 @@ def check_parameters(namespace: dict[str, Any], **checks: Check) -> None:
     unknown = [name for name, value in namespace.items()
                if PARAMETER_NAME.match(name) and name not in checks
                and (value is None or isinstance(value, (bool, int, float, str, list, tuple, dict)))]
+    unknown += [name for name in dict.fromkeys(_papermill_names(namespace)) if name not in checks and name not in unknown]
     if unknown:
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, list(checks), n=1)
+            close = [name.upper()] if name.upper() in checks else difflib.get_close_matches(name, list(checks), n=1)
             hints.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
         raise ValueError(f"unknown parameter(s) {', '.join(hints)}; this notebook's parameters are "
-                         f"{', '.join(checks)}")
+                         f"{', '.join(checks)} (UPPER_CASE, as written)")
     for name, check in checks.items():
         if name not in namespace:
             raise ValueError(f"the parameter {name} is not defined: run the parameters cell first")
