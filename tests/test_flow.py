@@ -225,3 +225,19 @@ def test_flow_path_refuses_mismatched_shapes_and_sigma_outside_0_1():
         flow_path(x0, noise, 1.5)
     with pytest.raises(ValueError, match="sigma"):
         flow_path(x0, noise, torch.tensor([0.1, 0.2, -0.1, 0.3]))
+
+
+def test_velocity_straightness_is_zero_only_for_a_line_at_constant_speed():
+    from course_utils.flow import velocity_straightness
+
+    start, end, sigmas = torch.zeros(1, 2), torch.tensor([[2.0, 0.0]]), [1.0, 0.5, 0.0]
+    line = [start, (start + end) / 2, end]
+    assert velocity_straightness(line, sigmas).item() == pytest.approx(0.0, abs=1e-7)
+    # the same straight line, three quarters of it in the first half: length over chord cannot see it
+    uneven = [start, 0.75 * end, end]
+    assert straightness(uneven).item() == pytest.approx(1.0)
+    assert velocity_straightness(uneven, sigmas).item() == pytest.approx(0.25)  # (0.5 + 0.5) / 4
+    bend = [start, torch.tensor([[1.0, 1.0]]), end]
+    assert velocity_straightness(bend, sigmas).item() == pytest.approx(1.0)  # (0.5 * 4 + 0.5 * 4) / 4
+    with pytest.raises(ValueError, match="sigmas must be 3 distinct levels"):
+        velocity_straightness(line, [1.0, 0.0])
