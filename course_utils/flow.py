@@ -212,7 +212,7 @@ def velocity_straightness(trajectory: list[torch.Tensor], sigmas) -> torch.Tenso
     """Per image: Liu et al.'s straightness of a sampled path, relative to its chord (0 = a straight line
     walked at constant speed, which one Euler step would follow exactly).
 
-    Rectified flow (Liu et al. 2022, https://arxiv.org/abs/2209.03003, section 2.3) defines
+    Rectified flow (Liu et al. 2022, https://arxiv.org/abs/2209.03003, their "straightness") defines
     S = int_0^1 || (x_1 - x_0) - dx/dsigma ||^2 dsigma; on the sampled grid, with the chord velocity
     c = (x_last - x_first) / (sigma_last - sigma_first),
 
