@@ -14,7 +14,8 @@ What it does, per notebook ``notebooks/NN_name.ipynb`` (the instructor version, 
    that metadata the full nbgrader pipeline works (``autograde`` restores the hidden tests from the
    gradebook), not just ``generate_assignment``. Cells that already carry nbgrader metadata keep it.
 2. runs ``nbgrader generate_assignment NN_name --force`` in the course directory (with the
-   ``nbgrader_config.py`` this script writes there, and the gradebook ``gradebook.db`` that
+   ``nbgrader_config.py`` this script copies there from ``scripts/nbgrader_course/``, with the
+   preprocessors and feedback template it loads, and the gradebook ``gradebook.db`` that
    ``autograde`` needs later): solutions become ``# YOUR CODE HERE`` / ``raise NotImplementedError()``,
    hidden tests are removed, outputs are cleared, test cells get checksums;
 3. checks the result (no solution or hidden-test marker is left, no outputs) and copies
@@ -45,35 +46,17 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 DEFAULT_COURSE_DIR = ROOT / "build" / "nbgrader"
 DEFAULT_OUTPUT = ROOT / "student"
+# nbgrader_config.py, the preprocessors it loads and the feedback template: copied into the course directory
+NBGRADER_FILES = Path(__file__).resolve().parent / "nbgrader_course"
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 COLAB_BADGE = re.compile(
     r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
     r"\(https://colab\.research\.google\.com/github/[^)\s]+\)")
 COLAB_NOTE = ("*Colab: upload this notebook (File → Upload notebook) and run it from the top; its first code "
               "cell fetches and installs the course.*")
 
-NBGRADER_CONFIG = rf'''# nbgrader configuration of the diffusion course, written by scripts/make_student_versions.py.
-# Run nbgrader commands from this folder (the course directory); see docs/INSTRUCTORS.md.
-c = get_config()  # noqa: F821
-
-c.CourseDirectory.course_id = "diffusion-course"
-# The course's exercises mark solutions and hidden tests with nbgrader's text markers; the cells carry
-# nbgrader metadata added by make_student_versions.py, so the metadata is enforced (the default).
-c.ClearSolutions.code_stub = {{"python": {CODE_STUB!r}}}
-c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
-c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
-c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
-c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
-# `nbgrader zip_collect NN_name` (submissions downloaded from an LMS): files in
-# downloaded/NN_name/archive/ named STUDENTID_NN_name.ipynb (or zip files of them).
-c.FileNameCollectorPlugin.named_regexp = r".*[/\\](?P<student_id>[^/\\]+?)_(?P<file_id>\d\d_[A-Za-z0-9_]+\.ipynb)$"
-# Autograding executes whole notebooks; notebooks 03-07 train or sample for minutes on a CPU.
-c.Execute.timeout = 600
-c.Execute.interrupt_on_timeout = True
-'''
 
 
 def course_notebooks() -> list[Path]:
@@ -165,7 +148,8 @@ def generate(paths: list[Path], course_dir: Path, output: Path, colab_url_base: 
              quiet: bool = False) -> list[Path]:
     """Make student versions of ``paths`` in ``output`` via the nbgrader course directory ``course_dir``."""
     course_dir.mkdir(parents=True, exist_ok=True)
-    (course_dir / "nbgrader_config.py").write_text(NBGRADER_CONFIG, encoding="utf-8")
+    shutil.copytree(NBGRADER_FILES, course_dir, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     api = nbgrader_api(course_dir)
     written = []
     for path in paths:
