@@ -65,6 +65,22 @@ def _remove_stale_temporaries(path: Path) -> None:
             pass
 
 
+OVERWRITE_FLAG = "--overwrite-shipped"
+
+
+def shipped_output_problem(option: str, path: Any, overwrite_shipped: bool) -> str | None:
+    """Why a script must not write its output to ``path`` (the value of its ``option``), or None: an existing file
+    or folder inside the course's data/ is shipped with the course (a trained model the notebooks load), and a
+    training run that replaces it silently loses it. Scripts check this before any work and pass the answer to
+    ``parser.error``; ``overwrite_shipped`` (their --overwrite-shipped flag) allows it deliberately."""
+    path = check_path(option, path)
+    if overwrite_shipped or not path.exists() or not path.resolve().is_relative_to(DATA_DIR.resolve()):
+        return None
+    return (f"{option} {path} would replace what the course ships in data/ (a trained model the notebooks load); "
+            f"write elsewhere (e.g. {option} runs/{path.name}) or pass {OVERWRITE_FLAG} to replace it on purpose "
+            f"({_restore_command(path.resolve())} restores it)")
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename, so that a crash
     never leaves a half-written file where a complete one is expected. A temporary file left by a killed

@@ -19,10 +19,11 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import save_weights, write_json  # noqa: E402
+from course_utils.checkpoints import OVERWRITE_FLAG, save_weights, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.metrics import MnistClassifier  # noqa: E402
 from reports import reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from resumable import in_range, integer_in  # noqa: E402
 
 
 def random_shift(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
@@ -41,13 +42,19 @@ def accuracy(model, images, labels) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "mnist_classifier.safetensors")
+    parser.add_argument("--epochs", type=integer_in(1, 1000), default=3)
+    parser.add_argument("--batch-size", type=integer_in(1, 60_000), default=128)
+    parser.add_argument("--lr", type=in_range(0, 1, include_low=False), default=2e-3)
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--out", type=Path, default=DATA_DIR / "mnist_classifier.safetensors",
+                        help=f"default data/mnist_classifier.safetensors, the shipped classifier: {OVERWRITE_FLAG} "
+                             f"is then needed")
+    parser.add_argument(OVERWRITE_FLAG, action="store_true", help="allow --out to replace a shipped file in data/")
     args = parser.parse_args(argv)
+    problem = shipped_output_problem("--out", args.out, args.overwrite_shipped)
+    if problem:
+        parser.error(problem)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train_images, train_labels = mnist_tensors("train")

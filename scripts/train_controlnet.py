@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import write_json  # noqa: E402
+from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
 from course_utils.control import controlnet_loss, digit_controls, make_controlnet  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
@@ -47,7 +47,13 @@ def parse_args(argv=None):
     parser.add_argument("--folder", type=Path, default=COURSE_CONTROLNET_DIR,
                         help="where controlnet/ and checksums.json are written")
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "controlnet_mnist.json")
+    parser.add_argument(OVERWRITE_FLAG, action="store_true",
+                        help="allow the outputs to replace the shipped model in data/ (refused otherwise)")
     args = parser.parse_args(argv)
+    for option in ("--folder", "--manifest"):  # before any work: a finished run must not replace the shipped model
+        problem = shipped_output_problem(option, getattr(args, option[2:].replace("-", "_")), args.overwrite_shipped)
+        if problem:
+            parser.error(problem)
     if not 0.0 <= args.drop_rate < 1.0:
         parser.error(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
     return args

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.captions import ATTRIBUTES, attribute_levels, caption, class_terciles, measure_attributes  # noqa: E402
-from course_utils.checkpoints import write_json  # noqa: E402
+from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
 from course_utils.guidance import conditional_unet_config, drop_prompts, make_conditional_unet  # noqa: E402
@@ -47,9 +47,15 @@ def parse_args(argv=None):
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
                         help="the Stable Diffusion folder whose tokenizer/, text_encoder/ and unet/ are written")
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "text2image_mnist.json")
+    parser.add_argument(OVERWRITE_FLAG, action="store_true",
+                        help="allow the outputs to replace the shipped model in data/ (refused otherwise)")
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
                         help="precision of the stored UNet (default float16: half the tree; it is loaded as float32)")
     args = parser.parse_args(argv)
+    for option in ("--pipeline-dir", "--manifest"):  # before any work: a finished run must not replace the shipped model
+        problem = shipped_output_problem(option, getattr(args, option[2:].replace("-", "_")), args.overwrite_shipped)
+        if problem:
+            parser.error(problem)
     if not 0.0 <= args.drop_rate < 1.0:
         parser.error(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
     return args

@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import write_json  # noqa: E402
+from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.latents import (crop_to_28, latent_scaling_factor, make_vae, pad_to_32, psnr,  # noqa: E402
                                   vae_config, vae_loss)
@@ -37,7 +37,13 @@ def parse_args(argv=None):
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
                         help="the Stable Diffusion folder whose vae/ is written (default data/course_pipeline)")
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "vae_mnist.json")
+    parser.add_argument(OVERWRITE_FLAG, action="store_true",
+                        help="allow the outputs to replace the shipped model in data/ (refused otherwise)")
     args = parser.parse_args(argv)
+    for option in ("--pipeline-dir", "--manifest"):  # before any work: a finished run must not replace the shipped model
+        problem = shipped_output_problem(option, getattr(args, option[2:].replace("-", "_")), args.overwrite_shipped)
+        if problem:
+            parser.error(problem)
     if args.kl_weight < 0:
         parser.error(f"--kl-weight must be >= 0, got {args.kl_weight}")
     return args
