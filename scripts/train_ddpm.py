@@ -32,7 +32,8 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import save_weights, sha256_of, write_json  # noqa: E402
+from course_utils.checkpoints import (OVERWRITE_FLAG, save_weights, sha256_of, shipped_output_problem,  # noqa: E402
+                                      write_json)
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, PREDICTION_TYPES, TIME_SAMPLINGS, ddpm_loss  # noqa: E402
 from course_utils.flow import TIME_SAMPLINGS as FLOW_TIME_SAMPLINGS  # noqa: E402
@@ -83,7 +84,9 @@ def parse_args(argv=None):
     parser.add_argument("--init-from", type=Path, default=None,
                         help="continue from exported weights (a .safetensors with its .json manifest)")
     parser.add_argument("--run-dir", type=Path, default=None, help="default runs/NAME")
-    parser.add_argument("--out", type=Path, default=None, help="default data/NAME.safetensors")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"default data/NAME.safetensors, the shipped model: {OVERWRITE_FLAG} is then needed")
+    parser.add_argument(OVERWRITE_FLAG, action="store_true", help="allow --out to replace a shipped file in data/")
     args = parser.parse_args(argv)
     if args.objective == "flow" and args.space != "pixel":
         parser.error("--objective flow trains in pixels only (--space pixel)")
@@ -104,6 +107,8 @@ def parse_args(argv=None):
     args.channels = args.channels or default_channels
     args.run_dir = args.run_dir or ROOT / "runs" / name
     args.out = args.out or DATA_DIR / f"{name}.safetensors"
+    if shipped_output_problem("--out", args.out, args.overwrite_shipped):
+        parser.error(shipped_output_problem("--out", args.out, args.overwrite_shipped))
     if args.init_from is not None and not (args.init_from.is_file() and args.init_from.with_suffix(".json").is_file()):
         parser.error(f"--init-from needs a .safetensors file with its .json manifest beside it, got {args.init_from}")
     if args.device == "cuda" and not torch.cuda.is_available():
