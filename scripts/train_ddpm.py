@@ -151,7 +151,8 @@ def run_settings(args) -> dict:
     defaults = {"time_sampling": "uniform", "snr_gamma": None, "extra_ema_decays": []}
     # options at their defaults are left out, so runs started before the option existed still resume
     return {key: str(value) for key, value in vars(args).items()
-            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype")
+            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype",
+                           "overwrite_shipped")
             and not (key in defaults and value == defaults[key])}
 
 
