@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.data import mnist_tensors  # noqa: E402
 from course_utils.ddpm import ddpm_loss, load_ddpm, sample_ddpm  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
+from resumable import integer_in  # noqa: E402
 
 
 def seconds_per_call(function, repeats: int, warmup: int = 2) -> float:
@@ -32,10 +33,10 @@ def seconds_per_call(function, repeats: int, warmup: int = 2) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64, help="training batch")
-    parser.add_argument("--sample-batch", type=int, default=256)
-    parser.add_argument("--sampling-steps", type=int, default=100)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=64, help="training batch")
+    parser.add_argument("--sample-batch", type=integer_in(1, 100_000), default=256)
+    parser.add_argument("--sampling-steps", type=integer_in(1, 1000), default=100)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, alpha_bar, manifest = load_ddpm()

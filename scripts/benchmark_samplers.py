@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
-from reports import measured_runs, publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from reports import measured_runs, output_path_problem, publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from resumable import integer_in  # noqa: E402
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
 KARRAS = ("euler_karras", "heun_karras")
@@ -39,20 +40,24 @@ KARRAS = ("euler_karras", "heun_karras")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-samples", type=int, default=1000, help="digits per run (2 to 5000, default 1000)")
+    parser.add_argument("--num-samples", type=integer_in(2, 5000), default=1000,
+                        help="digits per run (2 to 5000, default 1000)")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), metavar="NAME",
                         help=f"samplers to run (default all: {' '.join(SAMPLERS)})")
-    parser.add_argument("--steps", nargs="+", type=int, default=DEFAULT_STEPS,
+    parser.add_argument("--steps", nargs="+", type=integer_in(1, 1000), default=DEFAULT_STEPS,
                         help="step counts (default 5 10 20 50 100)")
-    parser.add_argument("--ddpm-steps", type=int, default=1000,
+    parser.add_argument("--ddpm-steps", type=integer_in(1, 1000), default=1000,
                         help="one extra DDPM run with this many steps, the reference (default 1000; 0: none)")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
-    parser.add_argument("--batch-size", type=int, default=250, help="images per network call (default 250)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2, help="CPU threads (default 2)")
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250, help="images per network call (default 250)")
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "sampler_table.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "sampler_table.md")
     parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
     args = parser.parse_args(argv)
+    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
+        if output_path_problem(option, output):
+            parser.error(output_path_problem(option, output))
     if not 2 <= args.num_samples <= 5000:
         parser.error(f"--num-samples must be in [2, 5000], got {args.num_samples}")
     unknown = [name for name in args.samplers if name not in SAMPLERS]

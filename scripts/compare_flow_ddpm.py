@@ -34,7 +34,8 @@ from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import flow_coordinates, load_flow, number_of_evaluations, sample_flow, straightness  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.samplers import make_scheduler, sample_ddim, sample_with_scheduler, sampling_timesteps  # noqa: E402
-from reports import measured_runs, publish, reproduce_command  # noqa: E402
+from reports import measured_runs, output_path_problem, publish, reproduce_command  # noqa: E402
+from resumable import integer_in  # noqa: E402
 
 # method name -> (model, short description); the order of the table
 METHODS = {
@@ -49,21 +50,25 @@ METHODS = {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-samples", type=int, default=1000, help="digits per run (2 to 5000, default 1000)")
-    parser.add_argument("--nfe", nargs="+", type=int, default=[2, 5, 10, 20, 50, 100],
+    parser.add_argument("--num-samples", type=integer_in(2, 5000), default=1000,
+                        help="digits per run (2 to 5000, default 1000)")
+    parser.add_argument("--nfe", nargs="+", type=integer_in(1, 1000), default=[2, 5, 10, 20, 50, 100],
                         help="NFE for flow Euler and DDIM (default 2 5 10 20 50 100)")
-    parser.add_argument("--extra-nfe", nargs="*", type=int, default=[5, 10, 20],
+    parser.add_argument("--extra-nfe", nargs="*", type=integer_in(1, 1000), default=[5, 10, 20],
                         help="NFE for flow Heun, flow with shift 3 and DPM-Solver++ (default 5 10 20)")
-    parser.add_argument("--reference-steps", type=int, default=100, help="DDPM ancestral steps (0: none)")
-    parser.add_argument("--straightness-samples", type=int, default=256)
-    parser.add_argument("--straightness-steps", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=250)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference-steps", type=integer_in(0, 1000), default=100, help="DDPM ancestral steps (0: none)")
+    parser.add_argument("--straightness-samples", type=integer_in(1, 100_000), default=256)
+    parser.add_argument("--straightness-steps", type=integer_in(1, 1000), default=100)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "flow_vs_ddpm.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "flow_vs_ddpm.md")
     parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
     args = parser.parse_args(argv)
+    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
+        if output_path_problem(option, output):
+            parser.error(output_path_problem(option, output))
     if not 2 <= args.num_samples <= 5000:
         parser.error(f"--num-samples must be in [2, 5000], got {args.num_samples}")
     if any(not 1 <= n <= 1000 for n in args.nfe + args.extra_nfe) or not 0 <= args.reference_steps <= 1000:

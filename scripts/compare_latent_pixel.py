@@ -33,6 +33,7 @@ from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, ps
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from resumable import integer_in  # noqa: E402
 
 
 
@@ -98,11 +99,11 @@ def markdown_table(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--num-samples", type=integer_in(1, 100_000), default=1000)
+    parser.add_argument("--steps", type=integer_in(1, 1000), default=100)
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--write-manifest", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

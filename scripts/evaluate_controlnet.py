@@ -43,25 +43,30 @@ from course_utils.control import build_controlnet_pipeline, chamfer_distance, pa
 from course_utils.data import DATA_DIR, mnist_tensors, sha256_of  # noqa: E402
 from course_utils.metrics import classify, load_classifier  # noqa: E402
 from course_utils.pipeline import COURSE_CONTROLNET_DIR, pipeline_images_to_digits  # noqa: E402
-from reports import publish, reproduce_command  # noqa: E402
+from reports import output_path_problem, publish, reproduce_command  # noqa: E402
+from resumable import in_range, integer_in  # noqa: E402
 
 MANIFEST = DATA_DIR / "controlnet_mnist.json"
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-digit", type=int, default=100, help="controls per digit class (1 to 500, default 100)")
-    parser.add_argument("--scales", nargs="+", type=float, default=[0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
-    parser.add_argument("--disagree-scales", nargs="*", type=float, default=[1.0, 2.0])
-    parser.add_argument("--guidance-scale", type=float, default=4.0, help="classifier-free guidance (default 4)")
-    parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=250)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-digit", type=integer_in(1, 500), default=100,
+                        help="controls per digit class (1 to 500, default 100)")
+    parser.add_argument("--scales", nargs="+", type=in_range(0, 100), default=[0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
+    parser.add_argument("--disagree-scales", nargs="*", type=in_range(0, 100), default=[1.0, 2.0])
+    parser.add_argument("--guidance-scale", type=in_range(0, 100), default=4.0, help="classifier-free guidance (default 4)")
+    parser.add_argument("--steps", type=integer_in(1, 1000), default=25, help="denoising steps (default 25)")
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--write-manifest", action="store_true", help=f"store the results in {MANIFEST.name}")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "controlnet.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "controlnet.md")
     args = parser.parse_args(argv)
+    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
+        if output_path_problem(option, output):
+            parser.error(output_path_problem(option, output))
     if not 1 <= args.per_digit <= 500:
         parser.error(f"--per-digit must be in [1, 500], got {args.per_digit}")
     if any(not 0.0 <= s <= 5.0 for s in args.scales + args.disagree_scales):

@@ -27,13 +27,25 @@ from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, r
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
 from reports import README, reproduce_command, with_table, write_text  # noqa: E402  (scripts/ is on sys.path)
+from resumable import integer_in  # noqa: E402
 
 
 def model_from_state(state_path: Path, prediction_type: str):
     """The EMA weights of an unfinished run (pixel UNet 32/64/128, cosine schedule) and its prediction target."""
-    state = torch.load(state_path, weights_only=True, map_location="cpu")
+    try:
+        state = torch.load(state_path, weights_only=True, map_location="cpu")
+    except Exception as error:  # not a torch file, damaged, or holding objects weights_only refuses
+        raise SystemExit(f"--from-state {state_path} is not a training state (runs/NAME/state.pt): torch.load "
+                         f"could not read it ({type(error).__name__})") from None
+    if not isinstance(state, dict) or "ema" not in state or "step" not in state:
+        raise SystemExit(f"--from-state {state_path} is not a training state written by scripts/train_ddpm.py "
+                         f"(it holds no 'ema' weights and 'step')")
     model = TinyUNet((32, 64, 128))
-    model.load_state_dict(state["ema"])
+    try:
+        model.load_state_dict(state["ema"])
+    except RuntimeError:
+        raise SystemExit(f"--from-state {state_path} holds another network than the pixel UNet 32/64/128 "
+                         f"(a latent or resized run: evaluate its exported .safetensors instead)") from None
     prediction_type = state.get("settings", {}).get("prediction_type", prediction_type)
     print(f"EMA weights of {state_path} at step {state['step']} ({prediction_type})")
     return model.eval(), alphas_cumprod(make_betas("cosine", 1000)).float(), prediction_type
@@ -41,16 +53,19 @@ def model_from_state(state_path: Path, prediction_type: str):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=100, help="sampler steps (default 100)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--num-samples", type=integer_in(1, 100_000), default=1000)
+    parser.add_argument("--steps", type=integer_in(1, 1000), default=100, help="sampler steps (default 100)")
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--from-state", type=Path, default=None)
     parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
                         help="the target of a --from-state run that did not record it (default v_prediction)")
     parser.add_argument("--write-manifest", action="store_true")
     args = parser.parse_args(argv)
+    if args.from_state is not None and not args.from_state.is_file():
+        parser.error(f"--from-state must be a training state file such as runs/ddpm_mnist/state.pt, got "
+                     f"{args.from_state} (not a file)")
     torch.set_num_threads(args.threads)
     if args.from_state:
         model, alpha_bar, prediction_type = model_from_state(args.from_state, args.prediction_type)

@@ -38,6 +38,8 @@ from course_utils.guidance import embed_prompts, latent_scheduler, load_text2ima
 from course_utils.latents import decode, load_vae  # noqa: E402
 from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
 from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from course_utils.samplers import SAMPLERS  # noqa: E402
+from resumable import in_range, integer_in  # noqa: E402
 
 
 
@@ -117,15 +119,15 @@ def markdown_table(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-digit", type=int, default=100)
-    parser.add_argument("--scales", type=float, nargs="+", default=[0, 1, 2, 4, 7.5, 15])
-    parser.add_argument("--default-scale", type=float, default=4.0)
-    parser.add_argument("--attribute-per-digit", type=int, default=30)
-    parser.add_argument("--sampler", default="ddpm")
-    parser.add_argument("--steps", type=int, default=25, help="sampler steps (default 25, as notebook 06)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--per-digit", type=integer_in(1, 10_000), default=100)
+    parser.add_argument("--scales", type=in_range(0, 100), nargs="+", default=[0, 1, 2, 4, 7.5, 15])
+    parser.add_argument("--default-scale", type=in_range(0, 100), default=4.0)
+    parser.add_argument("--attribute-per-digit", type=integer_in(1, 10_000), default=30)
+    parser.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
+    parser.add_argument("--steps", type=integer_in(1, 1000), default=25, help="sampler steps (default 25, as notebook 06)")
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--write-manifest", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

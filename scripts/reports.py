@@ -74,3 +74,13 @@ def write_block(document: Path, table: str, key: str) -> None:
         updated = with_table(text, table, key)
         if updated != text:
             write_text(document, updated)
+
+
+def output_path_problem(option: str, path: Path) -> str | None:
+    """Why a script cannot write its result to ``path`` (the value of ``option``), or None; checked before any
+    work, so a misspelled folder stops the script at once instead of after a long measurement."""
+    if path.is_dir():
+        return f"{option} must be a file path, got the folder {path}"
+    if not path.parent.is_dir():
+        return f"{option} {path}: the folder {path.parent} does not exist (create it, or choose another path)"
+    return None

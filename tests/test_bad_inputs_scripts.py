@@ -56,3 +56,40 @@ def test_train_classifier_refuses_bad_options_by_name_before_any_work(option, va
     assert raised.value.code == 2
     error = capsys.readouterr().err
     assert f"argument {option}: " in error and expected in error
+
+
+MEASURING_SCRIPTS = ["evaluate_ddpm", "evaluate_text2image", "evaluate_controlnet", "compare_flow_ddpm",
+                     "compare_guidance_remedies", "compare_latent_pixel", "benchmark_samplers", "benchmark_ddpm"]
+
+
+@pytest.mark.parametrize("script", MEASURING_SCRIPTS)
+@pytest.mark.parametrize("option, value, expected", [
+    ("--batch-size", "0", "got 0"), ("--threads", "0", "integer in [1, 256], got 0"), ("--seed", "-1", "got -1"),
+    ("--threads", "two", "got 'two'")])
+def test_measuring_scripts_refuse_bad_options_by_name_before_any_work(script, option, value, expected, capsys):
+    module = __import__(script)
+    if script == "benchmark_ddpm" and option in ("--batch-size", "--seed"):  # it has no --seed
+        option, value, expected = "--sample-batch", "0", "got 0"
+    with pytest.raises(SystemExit) as raised:
+        module.main([option, value])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}: " in error and expected in error
+
+
+def test_evaluate_ddpm_refuses_a_missing_or_wrong_state_before_any_work(tmp_path, capsys):
+    import evaluate_ddpm
+
+    with pytest.raises(SystemExit) as raised:
+        evaluate_ddpm.main(["--from-state", str(tmp_path / "state.pt")])
+    assert raised.value.code == 2 and "--from-state must be a training state file" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="is not a training state"):
+        evaluate_ddpm.model_from_state(ROOT / "data" / "ddpm_mnist.json", "epsilon")
+
+
+@pytest.mark.parametrize("script", ["compare_flow_ddpm", "benchmark_samplers", "evaluate_controlnet"])
+def test_results_into_a_missing_folder_are_refused_before_any_work(script, tmp_path, capsys):
+    module = __import__(script)
+    with pytest.raises(SystemExit) as raised:
+        module.main(["--json", str(tmp_path / "no_such_folder" / "result.json")])
+    assert raised.value.code == 2 and "--json" in capsys.readouterr().err
