@@ -231,6 +231,12 @@ def _quiz_html(q: QuizQuestion) -> str:
             f"<details><summary>Show the answer</summary><p>{answer}.{explanation}</p></details></div>")
 
 
+# ipywidgets draws each radio option as one line of fixed height; the course's options are sentences,
+# so in a quiz they wrap within the notebook's width instead of running past its right edge.
+_QUIZ_STYLE = ("<style>.course-quiz .widget-radio-box label {height: auto; line-height: 1.4; "
+               "white-space: normal; margin-bottom: 4px}</style>")
+
+
 def quiz_widget(question: str, options: Sequence[str], answer_index: int, explanation: str = ""):
     """The interactive form: a ``VBox`` of the question, ``RadioButtons``, a *Check* button and feedback.
 
@@ -240,8 +246,8 @@ def quiz_widget(question: str, options: Sequence[str], answer_index: int, explan
     import ipywidgets as widgets
 
     q = _validated(question, options, answer_index, explanation)
-    title = widgets.HTML(f"<b>Quick check:</b> {html.escape(q.question)}")
-    choices = widgets.RadioButtons(options=list(q.options), value=None, layout=widgets.Layout(width="max-content"))
+    title = widgets.HTML(_QUIZ_STYLE + f"<b>Quick check:</b> {html.escape(q.question)}")
+    choices = widgets.RadioButtons(options=list(q.options), value=None, layout=widgets.Layout(width="auto"))
     check = widgets.Button(description="Check", button_style="primary")
     reveal = widgets.Button(description="Show the answer")
     feedback = widgets.HTML("")
@@ -261,7 +267,9 @@ def quiz_widget(question: str, options: Sequence[str], answer_index: int, explan
 
     check.on_click(on_check)
     reveal.on_click(on_reveal)
-    return widgets.VBox([title, choices, widgets.HBox([check, reveal]), feedback])
+    form = widgets.VBox([title, choices, widgets.HBox([check, reveal]), feedback])
+    form.add_class("course-quiz")
+    return form
 
 
 class _QuizDisplay:

@@ -1,10 +1,14 @@
 """Figures and animations shared by the notebooks."""
 from __future__ import annotations
 
+import base64
+import html
+import io
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib import animation
 from matplotlib.axes import Axes
 
 from .validation import DIFFUSION_SLACK, check_image_range, check_images, check_integer, check_number
@@ -69,32 +73,77 @@ def show_trajectory(frames: list[tuple[int, torch.Tensor]], num_images: int = 8,
     return fig
 
 
-def animate_trajectory(frames: list[tuple[int, torch.Tensor]], nrow: int = 8, interval_ms: int = 150,
-                       inches: float = 2.4, dpi: int = 80):
-    """An HTML (jshtml) animation of the frames; returns the HTML string.
+def _png_data_uri(grid: np.ndarray) -> str:
+    """A grey-scale image in [0, 1] as a ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    plt.imsave(buffer, grid, cmap="gray", vmin=0, vmax=1, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
-    Notebooks show it with ``IPython.display.HTML``; the static figure of :func:`show_trajectory` is
-    the fallback where JavaScript does not run (a PDF export, GitHub's renderer). Every frame is embedded
-    as a PNG, so ``inches`` and ``dpi`` set the size of the notebook file.
+
+# The player's script finds its own elements through document.currentScript (no ids, so the same
+# animation may be shown twice); JupyterLab runs it as soon as the output is shown.
+_PLAYER_SCRIPT = """(function (root) {
+  var frames = %(frames)s, labels = %(labels)s, index = 0, timer = null;
+  var image = root.querySelector("img"), slider = root.querySelector("input");
+  var label = root.querySelector("[data-label]"), play = root.querySelector("[data-play]");
+  function show(next) {
+    index = Math.max(0, Math.min(frames.length - 1, next));
+    image.src = frames[index];
+    image.alt = "frame " + (index + 1) + " of " + frames.length + ": " + labels[index];
+    slider.value = index;
+    label.textContent = labels[index];
+  }
+  function stop() { clearInterval(timer); timer = null; play.textContent = "\\u25b6 play"; }
+  function tick() { if (index >= frames.length - 1) { stop(); } else { show(index + 1); } }
+  play.onclick = function () {
+    if (timer) { stop(); return; }
+    if (index >= frames.length - 1) { show(0); }
+    play.textContent = "\\u275a\\u275a pause";
+    timer = setInterval(tick, %(interval)d);
+  };
+  root.querySelector("[data-previous]").onclick = function () { stop(); show(index - 1); };
+  root.querySelector("[data-next]").onclick = function () { stop(); show(index + 1); };
+  slider.oninput = function () { stop(); show(parseInt(slider.value, 10)); };
+  slider.disabled = false;
+})(document.currentScript.parentNode);"""
+
+
+def animate_trajectory(frames: list[tuple[int, torch.Tensor]], nrow: int = 8, interval_ms: int = 150,
+                       inches: float = 2.4, dpi: int = 80, label: str = "t") -> str:
+    """An HTML animation of the (t, x_t) frames, for ``IPython.display.HTML``; returns the HTML string.
+
+    The first frame is an ordinary ``<img>`` (a PNG data URI), so it shows wherever the HTML is shown,
+    also where scripts do not run (an untrusted notebook in JupyterLab, GitHub's renderer, nbgrader's
+    feedback); a small inline script adds previous / play / next buttons and a slider. Nothing is loaded
+    from the network. The image is ``inches * dpi`` pixels wide; each frame is one image grid of
+    :func:`image_grid` (PNG, a few hundred bytes for MNIST digits). The static figure of
+    :func:`show_trajectory` stays the fallback where HTML is not shown (a PDF export).
     """
     _check_frames(frames)
     check_integer("nrow", nrow, 1, 10_000)
     check_integer("interval_ms", interval_ms, 1, 600_000)
     check_number("inches", inches, 0, 100, open_low=True)
     check_integer("dpi", dpi, 1, 1000)
-    fig, ax = plt.subplots(figsize=(inches, inches), dpi=dpi)
-    image = ax.imshow(image_grid(frames[0][1], nrow), cmap="gray", vmin=0, vmax=1)
-    title = ax.set_title("")
-    ax.set_axis_off()
-
-    def draw(index):
-        t, x = frames[index]
-        image.set_data(image_grid(x, nrow))
-        title.set_text(f"t = {t}")
-        return image, title
-
-    movie = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval_ms, blit=False)
-    with plt.rc_context({"animation.frame_format": "jpeg"}):  # a third the size of PNG frames
-        html = movie.to_jshtml(default_mode="once")
-    plt.close(fig)
-    return html
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a string such as 't' or 'step', got {type(label).__name__}")
+    grids = [image_grid(x, nrow) for _, x in frames]
+    uris = [_png_data_uri(grid) for grid in grids]
+    labels = [f"{label} = {t}" for t, _ in frames]
+    width = round(inches * dpi)
+    height = round(width * grids[0].shape[0] / grids[0].shape[1])
+    script = _PLAYER_SCRIPT % {"frames": json.dumps(uris), "labels": json.dumps(labels).replace("</", "<\\/"),
+                               "interval": interval_ms}
+    button = ('<button type="button" %s style="margin:0 2px;padding:1px 8px;font:inherit;cursor:pointer">'
+              '%s</button>')
+    controls = "".join([button % ("data-previous", "\u25c0 previous"), button % ("data-play", "\u25b6 play"),
+                        button % ("data-next", "next \u25b6")])
+    return (
+        '<div class="course-animation" style="display:inline-block;text-align:center;font:13px sans-serif">'
+        f'<img src="{uris[0]}" width="{width}" height="{height}" alt="frame 1 of {len(frames)}: '
+        f'{html.escape(labels[0])}" style="image-rendering:pixelated;display:block;margin:0 auto 4px">'
+        f'<div data-label style="margin-bottom:4px">{html.escape(labels[0])}</div>'
+        f"<div>{controls}</div>"
+        f'<input type="range" min="0" max="{len(frames) - 1}" value="0" step="1" disabled '
+        f'aria-label="frame" style="width:{width}px">'
+        f"<script>{script}</script></div>"
+    )

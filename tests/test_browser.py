@@ -10,8 +10,15 @@ runs all cells from the *Run* menu, and then uses the notebook as a student woul
 - answers the first "Quick check" question wrongly, presses *Check* and checks the "Not quite" feedback,
   then answers it rightly and checks for "Right." and the explanation from ``COURSE_QUIZ``.
 
-Screenshots are kept in ``test-artifacts/`` (``jupyterlab_quiz.png``, ``jupyterlab_slider.png``), also
-when the test fails. The browser is Debian's ``chromium`` (Playwright's own browser download is not
+A second test opens a copy of ``notebooks/01_noise_to_image.ipynb`` *with* its stored outputs, which
+JupyterLab shows untrusted (scripts removed), and checks that the stored animation shows its first
+frame; then it runs all cells and checks that the new animation shows its first frame at once and that
+one click on *next* shows the next frame; that every quiz option wraps inside the notebook (none runs
+past the output area's right edge); and that the page requested nothing outside localhost except the
+Colab badge of the title cell.
+
+Screenshots are kept in ``test-artifacts/`` (``jupyterlab_quiz.png``, ``jupyterlab_slider.png``,
+``jupyterlab_animation.png``), also when the test fails. The browser is Debian's ``chromium`` (Playwright's own browser download is not
 used). Without chromium or Playwright the test is skipped, except under ``CI=true``, where it fails:
 ``.ci/run`` installs both.
 """
@@ -30,7 +37,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -39,10 +48,15 @@ from course_utils.homework import COURSE_QUIZ
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO_ROOT / "notebooks" / "02_forward_process.ipynb"
+ANIMATION_NOTEBOOK = REPO_ROOT / "notebooks" / "01_noise_to_image.ipynb"
+# The one resource a notebook may load from outside this machine: the title cell's Colab badge image
+# (offline it shows its alternative text, "Open In Colab").
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 QUIZ = COURSE_QUIZ[2][0]  # the first review question of notebook 02
 ARTIFACT_DIR = REPO_ROOT / "test-artifacts"
 QUIZ_SCREENSHOT = ARTIFACT_DIR / "jupyterlab_quiz.png"
 SLIDER_SCREENSHOT = ARTIFACT_DIR / "jupyterlab_slider.png"
+ANIMATION_SCREENSHOT = ARTIFACT_DIR / "jupyterlab_animation.png"
 
 SERVER_START_TIMEOUT_S = 120
 RUN_ALL_TIMEOUT_S = 300  # the whole notebook: about 5 s on an idle 2-core machine, 20 s on a busy one
@@ -188,24 +202,38 @@ def browser_tools():
     return _chromium(), _sync_playwright()
 
 
-@pytest.fixture
-def lab_notebook(browser_tools, tmp_path):
-    """A fresh copy of notebook 02 (no outputs, no saved widget state) served by a running JupyterLab."""
+@contextmanager
+def _serve(tmp_path: Path, notebook: nbformat.NotebookNode, name: str):
+    """A running JupyterLab whose root holds ``notebook`` as ``name``."""
     root, home = tmp_path / "root", tmp_path / "home"
     root.mkdir()
     home.mkdir()
+    nbformat.write(notebook, root / name)
+    server = JupyterLab(root, home)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab_notebook(browser_tools, tmp_path):
+    """A fresh copy of notebook 02 (no outputs, no saved widget state) served by a running JupyterLab."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    nbformat.write(notebook, root / NOTEBOOK.name)
-    server = JupyterLab(root, home)
-    try:
-        server.start()
+    with _serve(tmp_path, notebook, NOTEBOOK.name) as server:
         yield server, NOTEBOOK.name
-    finally:
-        server.stop()
+
+
+@pytest.fixture
+def stored_notebook_01(browser_tools, tmp_path):
+    """Notebook 01 as stored in the repository, outputs included (JupyterLab shows it untrusted)."""
+    with _serve(tmp_path, nbformat.read(ANIMATION_NOTEBOOK, as_version=4), ANIMATION_NOTEBOOK.name) as server:
+        yield server, ANIMATION_NOTEBOOK.name
 
 
 def _tracebacks(page):
@@ -228,7 +256,7 @@ def _run_all_cells(page) -> None:
     clicked = time.monotonic()
     while True:  # poll: the run ends in one of three ways, and each gets its own message
         if _tracebacks(page).count():
-            raise AssertionError("a cell of notebook 02 failed under Run All Cells:\n"
+            raise AssertionError("a cell failed under Run All Cells:\n"
                                  + (_tracebacks(page).first.text_content() or "")[-3000:])
         prompts = _code_prompts(page)
         done = sum(bool(re.fullmatch(r"\[\d+\]:", prompt)) for prompt in prompts)
@@ -239,7 +267,7 @@ def _run_all_cells(page) -> None:
             raise AssertionError(f"Run All Cells stopped after {done} of {len(prompts)} code cells, "
                                  f"without a traceback; prompts: {' '.join(prompts)}")
         if elapsed > RUN_ALL_TIMEOUT_S:
-            raise AssertionError(f"notebook 02 did not finish within {RUN_ALL_TIMEOUT_S} s of Run All Cells "
+            raise AssertionError(f"the notebook did not finish within {RUN_ALL_TIMEOUT_S} s of Run All Cells "
                                  f"({done} of {len(prompts)} code cells done)")
         page.wait_for_timeout(500)
 
@@ -320,13 +348,7 @@ def test_notebook_widgets_work_in_jupyterlab(browser_tools, lab_notebook):
             expect.set_options(timeout=UI_TIMEOUT_MS)
             screenshot = QUIZ_SCREENSHOT  # where the page is saved if a step fails
             try:
-                page.goto(server.notebook_url(name))
-                page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-                # Wait until the kernel has started and the page is connected to it: a Run All Cells
-                # sent earlier can be dropped while the session settles.
-                kernel_idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\|\s*Idle\s*$"))
-                kernel_idle.wait_for()
-                server.wait_for_connected_kernel()
+                kernel_idle = _open_with_idle_kernel(page, server, name)
                 _run_all_cells(page)
                 screenshot = SLIDER_SCREENSHOT
                 start, end = _move_slider(page, expect)
@@ -340,3 +362,78 @@ def test_notebook_widgets_work_in_jupyterlab(browser_tools, lab_notebook):
         finally:
             browser.close()
     print(f"slider moved from t = {start} to t = {end}; screenshots: {SLIDER_SCREENSHOT}, {QUIZ_SCREENSHOT}")
+
+
+def _open_with_idle_kernel(page, server, name: str):
+    """Open ``name`` and wait until its kernel is idle with the page connected; returns the idle locator."""
+    page.goto(server.notebook_url(name))
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    # Wait until the kernel has started and the page is connected to it: a Run All Cells
+    # sent earlier can be dropped while the session settles.
+    kernel_idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\|\s*Idle\s*$"))
+    kernel_idle.wait_for()
+    server.wait_for_connected_kernel()
+    return kernel_idle
+
+
+def _expect_frame_shown(page, animation, expect, when: str) -> None:
+    """The animation's <img> is visible, loaded and drawn with a non-zero size."""
+    image = animation.locator("img").first
+    animation.scroll_into_view_if_needed()
+    expect(image, f"{when}: the animation's frame is not visible").to_be_visible()
+    size = image.evaluate("img => [img.complete, img.naturalWidth, img.getBoundingClientRect().width,"
+                          " img.getBoundingClientRect().height]")
+    assert size[0] and size[1] > 0 and size[2] > 0 and size[3] > 0, \
+        f"{when}: the animation's frame is not drawn (complete, natural width, width, height = {size})"
+
+
+def _quiz_options_overflowing(page) -> list[str]:
+    """Quiz options (radio labels) that end right of their output area, or are cut inside their label."""
+    return page.evaluate("""() => [...document.querySelectorAll('.widget-radio-box label')].filter(label => {
+        const area = label.closest('.jp-OutputArea-output').getBoundingClientRect();
+        const box = label.getBoundingClientRect();
+        return box.right > area.right + 1 || label.scrollWidth > label.clientWidth + 1;
+    }).map(label => label.textContent.trim().slice(0, 60))""")
+
+
+def test_notebook_01_animation_and_quiz_work_offline_in_jupyterlab(browser_tools, stored_notebook_01):
+    chromium, sync_playwright = browser_tools
+    from playwright.sync_api import expect
+
+    server, name = stored_notebook_01
+    ARTIFACT_DIR.mkdir(exist_ok=True)
+    requested = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda request: requested.append(request.url))
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            try:
+                _open_with_idle_kernel(page, server, name)
+                animation = page.locator(".course-animation")
+                _expect_frame_shown(page, animation.first, expect, "the stored, untrusted notebook")
+                _run_all_cells(page)
+                assert animation.count() == 1, f"{animation.count()} animations after Run All Cells, expected 1"
+                _expect_frame_shown(page, animation, expect, "right after Run All Cells")
+                label = animation.locator("[data-label]")
+                image = animation.locator("img")
+                first_label, first_frame = label.text_content(), image.get_attribute("src")
+                animation.get_by_role("button", name=re.compile("next")).click()
+                expect(label, "one click on 'next' did not show the next frame").not_to_have_text(first_label)
+                assert image.get_attribute("src") != first_frame, "the label moved on but the image did not"
+                _expect_frame_shown(page, animation, expect, "after one click on 'next'")
+                page.screenshot(path=ANIMATION_SCREENSHOT)
+                radios = page.locator(".widget-radio-box label")
+                expect(radios.first, "no quiz was drawn").to_be_visible()
+                overflowing = _quiz_options_overflowing(page)
+                assert not overflowing, f"quiz options run past the notebook's right edge: {overflowing}"
+            finally:
+                page.screenshot(path=ANIMATION_SCREENSHOT)
+                print(f"screenshot: {ANIMATION_SCREENSHOT}")
+        finally:
+            browser.close()
+    outside = sorted({url for url in requested if urlparse(url).scheme in ("http", "https", "ws", "wss")
+                      and urlparse(url).hostname not in ("127.0.0.1", "localhost") and url != COLAB_BADGE})
+    assert not outside, f"the page requested resources outside localhost: {outside}"

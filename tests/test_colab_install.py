@@ -151,6 +151,8 @@ def test_notebook_badge_and_bootstrap_use_the_course_repository(path):
     badge = f"https://colab.research.google.com/github/{REPOSITORY_PATH}/blob/main/notebooks/{path.name}"
     assert badge in nb.cells[0].source, f"the Colab badge of {path.name} must open {badge}"
     bootstrap = nb.cells[1].source
-    assert f"!git clone --depth 1 {COURSE_REPOSITORY} /content/diffusion-course" in bootstrap
-    assert "!pip install --quiet -e /content/diffusion-course" in bootstrap
+    assert 'course_dir = "/content/diffusion-course"' in bootstrap
+    assert f"!git clone --depth 1 {COURSE_REPOSITORY} {{course_dir}}" in bootstrap
+    assert "!git -C {course_dir} pull --quiet --ff-only" in bootstrap, "a re-run must update the clone"
+    assert "!pip install --quiet --no-deps -e {course_dir}" in bootstrap, "Colab's own packages stay as they are"
     assert 'if "google.colab" in sys.modules:' in bootstrap, "the bootstrap must do nothing outside Colab"

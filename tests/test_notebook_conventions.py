@@ -18,12 +18,19 @@ REPOSITORY = "diffusion-course/diffusion-course"
 MAX_BYTES = 3 * 1024 * 1024
 
 COLAB_BOOTSTRAP = f"""\
-# On Colab, fetch the course and install it; locally and on Binder it is installed already.
+# On Colab, fetch the course (a re-run updates it) and install it without changing Colab's own
+# packages; locally and on Binder it is installed already.
+import os
 import sys
 if "google.colab" in sys.modules:
-    !git clone --depth 1 https://github.com/{REPOSITORY} /content/diffusion-course
-    !pip install --quiet -e /content/diffusion-course
-    sys.path.insert(0, "/content/diffusion-course")"""
+    course_dir = "/content/diffusion-course"
+    if os.path.isdir(course_dir):
+        !git -C {{course_dir}} pull --quiet --ff-only
+    else:
+        !git clone --depth 1 https://github.com/{REPOSITORY} {{course_dir}}
+    !pip install --quiet --no-deps -e {{course_dir}}
+    !pip install --quiet "torchmetrics>=1.9"
+    sys.path.insert(0, course_dir)"""
 
 
 def normalized(source: str) -> str:

@@ -1,4 +1,6 @@
 """course_utils.viz: image grids and the HTML animation."""
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -52,6 +54,19 @@ def test_animate_trajectory_returns_html_and_closes_its_figure():
     assert "<script" in html
     assert html.count("data:image/") >= 3  # one embedded frame (PNG or JPEG) per step
     assert plt.get_fignums() == before
+
+
+def test_animation_shows_its_first_frame_without_script_and_loads_nothing():
+    """The <img> carries the first frame itself (an untrusted notebook strips the script), and no
+    attribute or script names a network address (the player is offline)."""
+    frames = [(t, torch.rand(2, 1, 8, 8) * 2 - 1) for t in (2, 1, 0)]
+    page = viz.animate_trajectory(frames, nrow=2, label="step")
+    without_script = re.sub(r"<script>.*?</script>", "", page, flags=re.DOTALL)
+    first = re.search(r'<img src="(data:image/png;base64,[^"]+)"', without_script)
+    assert first, "the first frame must be in the <img> tag itself"
+    assert first.group(1) == viz._png_data_uri(viz.image_grid(frames[0][1], 2))
+    assert "step = 2" in without_script
+    assert not re.search(r"(https?:)?//[\w.-]+\.[a-z]{2,}", page), "the animation refers to a network resource"
 
 
 @pytest.mark.parametrize("nrow", [1, 3, 8])
