@@ -15,7 +15,6 @@ posterior q(x_{t'} | x_t, x_0) of an earlier step t' < t. ``ddpm_step`` is the s
 from __future__ import annotations
 
 import copy
-import json
 import math
 import numbers
 
@@ -286,8 +285,11 @@ def load_ddpm(name: str = "ddpm_mnist"):
 
     if not isinstance(name, str):
         raise TypeError(f"name must be the name of a checkpoint in data/, such as 'ddpm_mnist', got {name!r}")
+    from .checkpoints import load_manifest
+
     manifest_file = DATA_DIR / f"{name}.json"  # a missing one: load_tiny_unet says how to restore it
-    if manifest_file.is_file() and "schedule" not in json.loads(manifest_file.read_text()).get("config", {}):
+    config = load_manifest(manifest_file).get("config") if manifest_file.is_file() else {}
+    if not isinstance(config, dict) or "schedule" not in config:
         raise ValueError(f"name must name a DDPM ('ddpm_mnist', 'latent_ddpm_mnist' or one trained by "
                          f"scripts/train_ddpm.py), got {name!r}, which is not one (no noise schedule in its "
                          f"manifest); load the flow model with course_utils.flow.load_flow, the classifier "

@@ -289,10 +289,16 @@ def load_flow(name: str = "flow_mnist"):
 
 def _flow_checkpoints() -> list[str]:
     """The shipped checkpoints whose manifest says they were trained for flow matching."""
-    import json
-
+    from .checkpoints import CheckpointError, load_manifest
     from .data import DATA_DIR
 
+    def objective(path) -> str | None:
+        try:
+            config = load_manifest(path).get("config")
+        except CheckpointError:  # a damaged manifest is reported when its model is loaded, not in this hint
+            return None
+        return config.get("objective") if isinstance(config, dict) else None
+
     return [path.stem for path in sorted(DATA_DIR.glob("*.json")) if path.with_suffix(".safetensors").is_file()
-            and json.loads(path.read_text()).get("config", {}).get("objective") == "flow"]
+            and objective(path) == "flow"]
 

@@ -83,10 +83,13 @@ def rebuild_command(part: str) -> str:
         raise TypeError(f"part must be the name of a pipeline part ({', '.join(PARTS)}), got {part!r}")
     if part not in PART_MANIFESTS:
         return REBUILD
+    from .checkpoints import CheckpointError, load_manifest
+
     try:
-        return json.loads((DATA_DIR / PART_MANIFESTS[part]).read_text())["command"]
-    except (OSError, ValueError, KeyError):
-        return f"python scripts/{PART_SCRIPTS[part]}"
+        command = load_manifest(DATA_DIR / PART_MANIFESTS[part]).get("command")
+    except CheckpointError:
+        command = None
+    return command if isinstance(command, str) else f"python scripts/{PART_SCRIPTS[part]}"
 
 
 class PipelineFilesError(RuntimeError):
@@ -138,7 +141,7 @@ def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str,
         rebuild = rebuild_command(parts[0]) if parts else REBUILD
         raise PipelineFilesError(f"The pipeline folder {folder} (or its {CHECKSUMS_FILE}) is missing. "
                                  f"Rebuild it with `{rebuild}` or restore it with `git checkout -- data/`.")
-    expected = json.loads(listing.read_text())
+    expected = _read_checksums(listing)
     if parts is not None:
         expected = {name: sha for name, sha in expected.items() if name.split("/")[0] in parts}
         missing_parts = [part for part in parts if not any(name.startswith(f"{part}/") for name in expected)]
@@ -151,6 +154,60 @@ def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str,
         rebuild = rebuild_command(problems[0].split("/")[0])
         raise PipelineFilesError(f"The pipeline folder {folder} has missing or corrupt files: {', '.join(problems)}. "
                                  f"Rebuild them with `{rebuild}` or restore them with `git checkout -- data/`.")
+    unlisted = [name for name in _visible_files(folder, parts) if name not in expected]
+    if unlisted:  # diffusers would load them unverified (a tokenizer's vocabulary, a changed config)
+        raise PipelineFilesError(f"The pipeline folder {folder} has files its {CHECKSUMS_FILE} does not list, so they "
+                                 f"were never verified: {', '.join(unlisted)}. Remove them, or rebuild with "
+                                 f"`{rebuild_command(unlisted[0].split('/')[0])}`, or restore with `git checkout -- data/`.")
+    _check_against_training_records(folder, expected)
+
+
+def _read_checksums(listing: Path) -> dict[str, str]:
+    """``checksums.json``: a JSON object of relative file paths to SHA-256 hex digests."""
+    try:
+        checksums = json.loads(listing.read_text())
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+        raise PipelineFilesError(f"{listing} cannot be read as JSON ({error}); restore it with "
+                                 f"`git checkout -- data/`.") from None
+    if not isinstance(checksums, dict) or not all(
+            isinstance(name, str) and isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)
+            for name, sha in checksums.items()):
+        raise PipelineFilesError(f"{listing} is damaged: it must map file paths to SHA-256 digests; restore it with "
+                                 f"`git checkout -- data/`.")
+    return checksums
+
+
+def _visible_files(folder: Path, parts: tuple[str, ...] | None) -> list[str]:
+    """The files a pipeline load reads: every non-hidden file under ``folder`` (under the subfolders ``parts``
+    only, if given), as relative paths; hidden files (a killed save's ``.NAME.*.tmp``) are never loaded."""
+    roots = [folder / part for part in parts] if parts is not None else [folder]
+    return [path.relative_to(folder).as_posix() for root in roots if root.is_dir() for path in sorted(root.rglob("*"))
+            if path.is_file() and path.name != CHECKSUMS_FILE
+            and not any(piece.startswith(".") for piece in path.relative_to(folder).parts)]
+
+
+def _check_against_training_records(folder: Path, checksums: dict[str, str]) -> None:
+    """The shipped folders' checksums must equal those the training run recorded in its manifest (``files`` of
+    data/vae_mnist.json, text2image_mnist.json, controlnet_mnist.json): a part edited by hand and its checksum
+    updated to match would otherwise load, and draw other images, without a word."""
+    from .checkpoints import CheckpointError, load_manifest
+
+    if folder.resolve() not in (COURSE_PIPELINE_DIR.resolve(), COURSE_CONTROLNET_DIR.resolve()):
+        return  # a learner's own folder: no training record to compare with
+    for manifest_name in sorted({PART_MANIFESTS[name.split("/")[0]] for name in checksums
+                                 if name.split("/")[0] in PART_MANIFESTS}):
+        try:
+            recorded = load_manifest(DATA_DIR / manifest_name).get("files")
+        except CheckpointError as error:
+            raise PipelineFilesError(str(error)) from None
+        if not isinstance(recorded, dict):
+            continue  # a record written before files were listed
+        differing = [name for name, sha in recorded.items() if name in checksums and checksums[name] != sha]
+        if differing:
+            raise PipelineFilesError(f"{', '.join(differing)} in {folder} differ from the files the training run "
+                                     f"recorded in data/{manifest_name} (edited, with {CHECKSUMS_FILE} updated to "
+                                     f"match?). Restore them with `git checkout -- data/`, or retrain with "
+                                     f"`{rebuild_command(differing[0].split('/')[0])}`.")
 
 
 @contextlib.contextmanager
@@ -199,7 +256,7 @@ def save_part(part, name: str, folder: Path = COURSE_PIPELINE_DIR) -> dict[str, 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     listing = folder / CHECKSUMS_FILE
-    checksums = json.loads(listing.read_text()) if listing.is_file() else {}
+    checksums = _read_checksums(listing) if listing.is_file() else {}
     checksums = {key: value for key, value in checksums.items() if not key.startswith(f"{name}/")}
     new = {f"{name}/{key}": value for key, value in folder_checksums(target).items()}
     write_json(listing, dict(sorted((checksums | new).items())))
