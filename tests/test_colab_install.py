@@ -156,3 +156,95 @@ def test_notebook_badge_and_bootstrap_use_the_course_repository(path):
     assert "!git -C {course_dir} pull --quiet --ff-only" in bootstrap, "a re-run must update the clone"
     assert "!pip install --quiet --no-deps -e {course_dir}" in bootstrap, "Colab's own packages stay as they are"
     assert 'if "google.colab" in sys.modules:' in bootstrap, "the bootstrap must do nothing outside Colab"
+
+
+# Colab's preinstalled versions of the packages the course uses, from the pip freeze that Google
+# publishes for its runtime (github.com/googlecolab/backend-info, pip-freeze.txt at commit a724079 of
+# 2026-08-19, "Upgrade to Python 3.13"): torch 2.11.0+cpu, transformers 5.15.0, diffusers 0.39.0,
+# ipywidgets 7.7.1, ... and no torchmetrics. torch is not installed here: a CUDA or CPU torch wheel is
+# hundreds of MB to GBs; this environment's torch stands in for it.
+COLAB_VERSIONS = {"transformers": "5.15.0", "diffusers": "0.39.0", "ipywidgets": "7.7.1",
+                  "huggingface_hub": "1.27.0", "tokenizers": "0.22.2", "safetensors": "0.8.0", "tqdm": "4.67.3",
+                  "matplotlib": "3.10.0", "numpy": "2.1.3"}
+FAKE_COLAB = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')"
+
+
+@pytest.mark.skipif(os.environ.get("CI", "").lower() != "true" and not os.environ.get("COURSE_TEST_COLAB"),
+                    reason="downloads Colab's package versions from PyPI (a few minutes): runs under CI=true, "
+                           "or with COURSE_TEST_COLAB=1")
+def test_colab_cell_keeps_colabs_packages_and_updates_on_a_rerun(tmp_path):
+    """Notebook 01's Colab cell in a new virtual environment holding Colab's versions: the course clones
+    and installs without changing any of them, notebook 01 runs, and a re-run pulls a new commit."""
+    remote = tmp_path / "remote"
+    for name in repository_files():
+        (remote / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, remote / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the course"]):
+        subprocess.run([*git, *command], cwd=remote, check=True, capture_output=True)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python, scripts = venv / "bin" / "python", venv / "bin"
+    venv_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    # torch, ipykernel and the rest come from this environment, after the new one's own packages
+    Path(venv_site, "parent_environment.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
+    pins = [f"{name}=={pinned}" for name, pinned in COLAB_VERSIONS.items()]
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+                             capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stdout + install.stderr
+    versions = ("import json, importlib.metadata as m; "
+                f"print(json.dumps({{n: m.version(n) for n in {sorted(COLAB_VERSIONS)!r}}}))")
+
+    def installed() -> dict:
+        return json.loads(subprocess.run([str(python), "-c", versions], capture_output=True, text=True,
+                                         check=True).stdout)
+
+    assert installed() == COLAB_VERSIONS
+
+    clone = tmp_path / "content" / "diffusion-course"
+    nb = nbformat.read(ROOT / "notebooks" / NB01, as_version=4)
+    bootstrap = nb.cells[1].source.replace("/content/diffusion-course", str(clone)).replace(
+        COURSE_REPOSITORY, remote.as_uri())
+    kernels = tmp_path / "kernels"
+    (kernels / "colab-venv").mkdir(parents=True)
+    (kernels / "colab-venv" / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Colab stand-in", "language": "python"}))
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{scripts}{os.pathsep}{env.get('PATH', '')}"  # `!pip` is the new environment's
+    manager = KernelManager(kernel_name="colab-venv", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
+    run_nb = nbformat.v4.new_notebook()
+    client = NotebookClient(run_nb, km=manager, timeout=900, startup_timeout=120,
+                            resources={"metadata": {"path": str(tmp_path)}})
+
+    def run(source: str) -> list:
+        cell = nbformat.v4.new_code_cell(source)
+        run_nb.cells.append(cell)
+        client.execute_cell(cell, len(run_nb.cells) - 1)
+        return cell.outputs
+
+    try:
+        with client.setup_kernel(env=env):
+            run(FAKE_COLAB)
+            first = run(bootstrap)
+            assert (clone / "course_utils" / "__init__.py").is_file(), f"the cell did not clone the course: {first}"
+            run(f"import os\nos.chdir({str(clone / 'notebooks')!r})")
+            for cell in nb.cells[2:]:
+                if cell.cell_type == "code":
+                    source = cell.source
+                    if "parameters" in cell.metadata.get("tags", []):
+                        source += "\nTHREADS = 1  # test: one thread"
+                    run(source)
+            where = run("import course_utils\nprint(course_utils.__file__)")
+            assert str(clone) in where[0]["text"], f"course_utils came from {where}"
+            (remote / "UPDATED").write_text("a new commit on the course's main branch\n")
+            subprocess.run([*git, "add", "UPDATED"], cwd=remote, check=True)
+            subprocess.run([*git, "commit", "-qm", "update"], cwd=remote, check=True)
+            run(bootstrap)  # the learner runs the cell again
+            assert (clone / "UPDATED").is_file(), "re-running the Colab cell did not update the clone"
+    finally:
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
+    assert installed() == COLAB_VERSIONS, "the Colab cell changed Colab's preinstalled packages"

@@ -10,19 +10,48 @@ fails with ``OSError``. Name lookups are guarded too: on a machine without netwo
 
 The kernel talks to its client over ZeroMQ on loopback TCP, from C: that traffic never passes through
 Python's socket module and loopback is allowed anyway.
+
+What the browser loads is checked too: no stored notebook output (HTML, SVG, markdown) and no markdown
+cell asks for a resource outside this machine (a script, style sheet, image, font, ``url(...)``),
+except the Colab badge image of each title cell (offline it shows its alternative text). Links a
+reader may click (``<a href>``) are not loaded and are allowed. ``external_resources`` is also used on
+nbgrader's feedback (tests/test_nbgrader_path.py), and the browser test watches real requests.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if re.fullmatch(r"\d\d_[A-Za-z0-9_]+\.ipynb", p.name))
+# The one resource outside this machine a notebook may load: the title cell's Colab badge image.
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+# What a browser fetches by itself: src of media and scripts, <link href>, CSS url(...) and @import,
+# markdown images. (<a href> is a link, fetched only when clicked.)
+LOADED = re.compile(r"""<(?:img|script|iframe|frame|audio|video|source|track|embed|input|object)\b[^>]*?\s(?:src|data)\s*=\s*["']?([^"'\s>]+)"""
+                    r"""|<link\b[^>]*?\shref\s*=\s*["']?([^"'\s>]+)"""
+                    r"""|url\(\s*["']?([^"')\s]+)|@import\s+["']([^"']+)|!\[[^\]]*\]\(\s*<?([^)\s>]+)""",
+                    re.IGNORECASE)
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def external_resources(text: str) -> list[str]:
+    """Addresses outside this machine that a browser would load when showing ``text`` (HTML, SVG or
+    markdown), the Colab badge left out."""
+    found = [next(group for group in match.groups() if group) for match in LOADED.finditer(text)]
+    external = [url for url in found if re.match(r"(?i)(https?:|wss?:)?//", url)
+                and urlparse(url if ":" in url.split("//")[0] else "http:" + url).hostname not in LOCAL_HOSTS]
+    return [url for url in external if url != COLAB_BADGE]
 
 GUARD_SOURCE = '''
 """Network guard for the course's offline tests (written by tests/test_offline.py)."""
@@ -30,6 +59,7 @@ import errno
 import ipaddress
 import json
 import os
+import re
 import socket
 import traceback
 
@@ -242,3 +272,29 @@ def test_course_pipeline_loads_and_runs_without_network_even_without_hf_hub_offl
     assert "images (1, 1, 32, 32)" in result.stdout
     logged = attempts(guarded_env)
     assert not logged, "loading or running the course pipeline tried the network:\n" + describe(logged)
+
+
+def test_external_resources_finds_what_a_browser_would_load():
+    page = ('<link rel="stylesheet" href="https://cdn.example.org/fa.css"><script src="//cdn.example.org/m.js">'
+            '</script><img src="data:image/png;base64,AAAA"><a href="https://arxiv.org/abs/2006.11239">paper</a>'
+            '<style>@import "https://fonts.example.org/f.css"; b {background: url(http://127.0.0.1:8888/x.png)}</style>'
+            f"![Open In Colab]({COLAB_BADGE}) ![plot](https://example.org/p.png)")
+    assert external_resources(page) == ["https://cdn.example.org/fa.css", "//cdn.example.org/m.js",
+                                        "https://fonts.example.org/f.css", "https://example.org/p.png"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_stored_notebook_loads_nothing_from_the_network(path):
+    """No output of the stored notebook and no markdown cell loads a resource from outside this machine
+    (notebook 01's animation used to load Font Awesome from a CDN), except the Colab badge."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        texts = [cell.source] if cell.cell_type == "markdown" else []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            texts += [data[mime] for mime in ("text/html", "image/svg+xml", "text/markdown") if mime in data]
+        for text in texts:
+            text = "".join(text) if isinstance(text, list) else text
+            problems += [f"cell {index}: {url}" for url in external_resources(text)]
+    assert not problems, f"{path.name} loads resources from the network: {problems}"
