@@ -82,8 +82,16 @@ def recipe(manifest: dict, config: dict) -> dict:
         "objective": config.get("objective", "diffusion"), "target": config.get("prediction_type", "velocity"),
         "time_sampling": manifest.get("time_sampling", "uniform"), "snr_gamma": manifest.get("snr_gamma"),
         "batch_size": manifest["batch_size"], "steps": manifest["steps"], "ema_decay": manifest["ema_decay"],
+        "effective_ema_decay": round(effective_decay(manifest["ema_decay"], manifest["steps"]), 4),
         "images_seen": manifest.get("images_seen", manifest["steps"] * manifest["batch_size"]),
     }
+
+
+def effective_decay(decay: float, updates: int) -> float:
+    """The decay the EMA used at its last update: min(decay, (1 + n) / (10 + n)) after n updates
+    (``course_utils.ddpm.EMA``'s warm-up). In a short run the warm-up caps every long decay at the same
+    value, about 1 - 9 / n, an average over roughly the last 11% of training."""
+    return min(decay, (1 + updates) / (10 + updates))
 
 
 def sample(model, config: dict, name: str, steps: int, args) -> tuple[torch.Tensor, int]:
@@ -112,7 +120,8 @@ def markdown_table(table: dict) -> str:
         f"**{table['data_floor_fid']:.2f}**). Each row is one EMA of one training run; the runs' commands are "
         f"in their manifests and listed below.",
         "",
-        "| objective | target | time sampling | min-SNR | batch | images | EMA | sampler | NFE | FID | confident |",
+        "| objective | target | time sampling | min-SNR | batch | images | EMA decay (at the end) | sampler | NFE "
+        "| FID | confident |",
         "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     rows = sorted(table["runs"].values(), key=lambda r: (r["objective"], r["sampler"], r["steps_sampled"],
@@ -120,12 +129,15 @@ def markdown_table(table: dict) -> str:
     for run in rows:
         gamma = "-" if run["snr_gamma"] is None else f"{run['snr_gamma']:g}"
         lines.append(f"| {run['objective']} | {run['target']} | {run['time_sampling']} | {gamma} | "
-                     f"{run['batch_size']} | {run['images_seen'] / 1e3:.0f}k | {run['ema_decay']} | "
+                     f"{run['batch_size']} | {run['images_seen'] / 1e3:.0f}k | {run['ema_decay']} "
+                     f"({run['effective_ema_decay']}) | "
                      f"{run['sampler']}-{run['steps_sampled']} | {run['nfe']} | {run['mnist_fid']:.2f} | "
                      f"{run['confident_share']:.3f} |")
     lines += ["", "Training commands:", ""]
     lines += sorted({f"- `{run['command']}`" for run in table["runs"].values()})
-    lines += ["", f"Measured with `{settings['command']}` on {settings['machine']}.", ""]
+    lines += ["", "Measured with:", ""]
+    lines += sorted({f"- `{run['measured_by']}`" for run in table["runs"].values()})
+    lines += ["", f"On {settings['machine']}.", ""]
     return "\n".join(lines)
 
 
@@ -154,8 +166,10 @@ def main(argv=None) -> int:
                 "checkpoint": path.name, **recipe(manifest, config), "sampler": name, "steps_sampled": steps,
                 "nfe": nfe, "mnist_fid": round(result["fid"], 3), "confident_share": round(result["confident_share"], 4),
                 "ms_per_image": round(1000 * seconds / args.num_samples, 2), "command": manifest["command"],
+                "measured_by": settings["command"],
             }
-            publish(table, markdown_table(table), args.json, args.markdown, "training-recipes")
+            publish(table, markdown_table(table), args.json, args.markdown, "training-recipes",
+                    documents=(ROOT / "docs" / "training_on_a_cpu.md",))
             print(f"{path.name:>32} {name}/{steps}: FID {result['fid']:7.2f} confident "
                   f"{result['confident_share']:.3f} ({seconds:.0f} s)", flush=True)
     print(markdown_table(table))
