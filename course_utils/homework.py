@@ -388,12 +388,14 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
     ),
     3: (
         QuizQuestion(
-            "What does the UNet of a DDPM predict?",
-            ("The clean image x_0 directly", "The timestep t",
-             "The noise eps that was mixed into x_0 to make x_t", "The digit's class"),
+            "The course's UNet predicts v. What can a sampler get from its output v_hat and x_t?",
+            ("Only the noise eps", "Only the clean image x_0",
+             "Both: x0_hat = a x_t - s v_hat and eps_hat = s x_t + a v_hat, with a^2 + s^2 = 1",
+             "Neither: v is only a training trick and must be converted by a second network"),
             2,
-            "The epsilon loss ||eps - eps_theta(x_t, t)||^2 (Ho et al. 2020) trains it to predict the noise; "
-            "x_0 can then be estimated as (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t).",
+            "x_t = a x_0 + s eps is linear in x_0 and eps, so predicting eps, x_0 or v is the same model in "
+            "three coordinates (a = sqrt(alpha_bar_t), s = sqrt(1 - alpha_bar_t)); they differ in how errors "
+            "are magnified: v divides by nothing (Salimans & Ho 2022).",
         ),
         QuizQuestion(
             "Why is the timestep t an input of the noise predictor?",
