@@ -213,3 +213,29 @@ def test_training_scripts_refuse_bad_arguments_by_name_before_any_work(script, o
     assert raised.value.code == 2  # argparse's usage error, before any data is loaded
     error = capsys.readouterr().err
     assert f"argument {option}: " in error and expected in error
+
+
+def test_compare_recipes_measures_each_checkpoint_once_with_the_samplers_of_its_objective(tmp_path, torch_threads):
+    """Two tiny checkpoints, a diffusion and a flow one: each is sampled only by the samplers of its
+    objective, its recipe is read from its manifest, and a rerun measures nothing again."""
+    import compare_recipes
+
+    common = ["--steps", "2", "--batch-size", "4", "--channels", "8,16,32", "--warmup", "2", "--threads", "1"]
+    diffusion, flow = tmp_path / "diffusion.safetensors", tmp_path / "flow.safetensors"
+    train_ddpm.main([*common, "--time-sampling", "lognormal", "--run-dir", str(tmp_path / "d"), "--out", str(diffusion)])
+    train_ddpm.main([*common, "--objective", "flow", "--run-dir", str(tmp_path / "f"), "--out", str(flow)])
+    outputs = ["--json", str(tmp_path / "t.json"), "--markdown", str(tmp_path / "t.md")]
+    argv = [str(diffusion), str(flow), "--samplers", "ddim/2", "euler/2", "--num-samples", "8", "--threads", "1", *outputs]
+    compare_recipes.main(argv)
+    runs = json.loads((tmp_path / "t.json").read_text())["runs"]
+    assert sorted((run["objective"], run["sampler"]) for run in runs.values()) == [("diffusion", "ddim"), ("flow", "euler")]
+    by_objective = {run["objective"]: run for run in runs.values()}
+    assert by_objective["diffusion"]["time_sampling"] == "lognormal" and by_objective["diffusion"]["images_seen"] == 8
+    assert by_objective["diffusion"]["effective_ema_decay"] == round(3 / 12, 4)  # the warm-up after 2 updates
+    before = (tmp_path / "t.json").read_text()
+    compare_recipes.main(argv)
+    assert json.loads((tmp_path / "t.json").read_text())["runs"] == json.loads(before)["runs"]
+    with pytest.raises(SystemExit):
+        compare_recipes.main([str(diffusion), "--samplers", "ddim", *outputs])
+    with pytest.raises(SystemExit):
+        compare_recipes.main([str(tmp_path / "missing.safetensors"), *outputs])
