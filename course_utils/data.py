@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .validation import DIFFUSION_SLACK, check_choice, check_image_range, check_path, check_tensor
+from .validation import check_choice, check_image_range, check_path, check_tensor
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_DIR = DATA_DIR / "mnist"
@@ -117,7 +117,7 @@ def to_model_range(images: np.ndarray) -> torch.Tensor:
 def to_pixel_range(images: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`to_model_range`, clamped: [-1, 1] -> [0, 1] for display."""
     check_tensor("images", images, floating=True)
-    check_image_range("images", images, slack=DIFFUSION_SLACK)  # noisy x_t are shown too
+    check_image_range("images", images, any_noise=True)  # noisy x_t are shown too
     return images.add(1.0).div(2.0).clamp(0.0, 1.0)
 
 

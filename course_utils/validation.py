@@ -28,9 +28,8 @@ from typing import Any
 
 Check = Callable[[str, Any], None]
 PARAMETER_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-# How far outside [-1, 1] the inputs of a forward process, a loss or a figure may lie: they also take noisy
-# x_t (the largest of a million N(0, 1) draws is about 5) and scaled latents (within about +-5.7, see
-# latents.LATENT_CLIP_RANGE), and still refuse pixels in 0..255.
+# How far outside [-1, 1] the inputs of a forward process or a loss may lie: they also take scaled latents
+# (within about +-5.7, see latents.LATENT_CLIP_RANGE), and still refuse pixels in 0..255.
 DIFFUSION_SLACK = 9.0
 
 
@@ -147,7 +146,7 @@ def _range_fix(low: float, high: float, found_low: float, found_high: float) -> 
 
 
 def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1.0, *,
-                      slack: float | None = None, digits: bool = False) -> None:
+                      slack: float | None = None, digits: bool = False, any_noise: bool = False) -> None:
     """The values of the image batch ``images`` lie in [low, high] (the course's images: [-1, 1]).
 
     The usual mistake, pixels as floats in 0..255 or images in [0, 1] where [-1, 1] is expected, is refused
@@ -155,12 +154,15 @@ def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1
     [-2, 2] for [-1, 1]) is how far outside the range a value may lie: a sampler's unclipped output or a
     decoder's overshoot lies a little outside, and is legitimate. With ``digits`` the batch is MNIST-like,
     ink on a background at ``low``: when no pixel lies below the middle of the range there is no background,
-    which for [-1, 1] means the images are in [0, 1]. NaN and empty batches are left to other checks.
+    which for [-1, 1] means the images are in [0, 1]. With ``any_noise`` (figures, which also show x_t with noise
+    of any size) only the unmistakable case is refused: no value below ``low`` and values beyond the slack, that
+    is pixels in 0..255. NaN and empty batches are left to other checks.
     One pass over the batch (a min and a max); on a GPU that costs one synchronisation."""
     import torch
 
     check_tensor(name, images)
     check_bool("digits", digits)
+    check_bool("any_noise", any_noise)
     if slack is not None:
         check_number("slack", slack, 0, math.inf)
     if images.numel() == 0 or images.is_complex() or images.device.type == "meta":
@@ -170,7 +172,10 @@ def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1
         return
     margin = (high - low) / 2 if slack is None else slack
     no_background = digits and found_low >= (low + high) / 2
-    if found_low < low - margin or found_high > high + margin or no_background:
+    outside = found_low < low - margin or found_high > high + margin
+    if any_noise:
+        outside = found_low >= low and found_high > high + margin
+    if outside or no_background:
         raise ValueError(f"{name} must have values in [{low:g}, {high:g}], got values in "
                          f"[{found_low:.4g}, {found_high:.4g}]: {_range_fix(low, high, found_low, found_high)}")
 

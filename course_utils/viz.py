@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from .validation import DIFFUSION_SLACK, check_image_range, check_images, check_integer, check_number
+from .validation import check_image_range, check_images, check_integer, check_number
 
 
 def _check_frames(frames) -> None:
@@ -24,13 +24,13 @@ def _check_frames(frames) -> None:
         if not isinstance(frame, (list, tuple)) or len(frame) != 2:
             raise TypeError(f"frames must be a list of (t, x_t) pairs, got {type(frame).__name__} at frames[{index}]")
         check_images(f"frames[{index}][1]", frame[1])
-        check_image_range(f"frames[{index}][1]", frame[1], slack=DIFFUSION_SLACK)  # x_t holds noise
+        check_image_range(f"frames[{index}][1]", frame[1], any_noise=True)  # x_t holds noise
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
     """Tile images [N, 1, H, W] with values in [-1, 1] into one [rows*H, cols*W] array in [0, 1]."""
     check_images("images", images)
-    check_image_range("images", images, slack=DIFFUSION_SLACK)  # noisy x_t are shown too
+    check_image_range("images", images, any_noise=True)  # noisy x_t are shown too
     check_integer("nrow", nrow, 1, 10_000)
     check_integer("pad", pad, 0, 1000)
     images = images.detach().float().cpu().add(1).div(2).clamp(0, 1)[:, 0]

@@ -74,8 +74,9 @@ def test_legitimate_values_just_outside_the_range_are_accepted():
     check_image_range("images", digits() * 1.4)  # an unclipped flow sample overshoots a little
     check_image_range("images", PIXELS_0_1)  # without digits=True: any batch in [0, 1] is in [-1, 1]
     check_image_range("images", torch.empty(0, 1, 28, 28))
-    noisy = schedules.q_sample(digits(), torch.tensor([999, 999]), 5 * torch.ones(2, 1, 28, 28), ALPHA_BAR)
+    noisy = schedules.q_sample(digits(), torch.tensor([999, 999]), 3 * torch.randn(2, 1, 28, 28), ALPHA_BAR)
     viz.image_grid(noisy)  # x_t at t = T is noise: figures show it
+    viz.image_grid(digits() + 10 * torch.randn(2, 1, 28, 28))  # notebook 01 allows NOISE_STD up to 10
     ddpm.ddpm_loss(TinyUNet((8, 16), image_channels=4), 5.5 * torch.ones(2, 4, 8, 8), ALPHA_BAR)  # scaled latents
 
 
