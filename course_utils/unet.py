@@ -215,7 +215,7 @@ def check_model(model, image_shape: tuple[int, ...] | None = None, dtype: torch.
                          f"{sorted(map(str, kinds))}: model.to(device, torch.float32)")
     (found_dtype, device), = kinds
     if device.type == "meta":
-        raise ValueError("model's parameters are on the 'meta' device (shapes without values): load its weights")
+        raise ValueError("model has its parameters on the 'meta' device (shapes without values): load its weights")
     if found_dtype != dtype:
         raise TypeError(f"model must have {dtype} parameters, got {found_dtype}: model.to({dtype})")
     if image_shape is not None and isinstance(model, TinyUNet):

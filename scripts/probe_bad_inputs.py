@@ -16,6 +16,12 @@ numbers (negative, zero, huge, NaN, inf), wrong shapes and dtypes, empty lists a
 choices, a single string for a list of prompts, characters the course tokenizer does not know, and paths
 that do not exist. Only inputs that are wrong by the function's signature and docstring are listed.
 
+``first_day_cases`` adds the mistakes a learner makes on the first day that a signature does not show (issue
+32), each with its kind: images in the wrong value range (floats in 0..255, [0, 1] where [-1, 1] is expected),
+models and tensors of the wrong kind (float64, float16 or meta models, None or a state dict for a model, numpy
+arrays, a shape the network cannot read, bad TinyUNet widths and timesteps), and damaged or unlisted pipeline
+files. The report counts the outcomes per kind as well as per module.
+
 Outcomes (the convention of ``docs/CONVENTIONS.md``: bad input raises ``ValueError`` or ``TypeError``
 naming the parameter):
 
@@ -102,11 +108,18 @@ class Case:
     bad: str                 # what is wrong with the input, in a few words
     call: Callable[[], Any]  # makes the call
     names: tuple[str, ...]   # what a clear message names: the parameter, or the missing file
+    kind: str = "signature"  # which kind of mistake: see KINDS
 
 
-def case(function: Callable, bad: str, call: Callable[[], Any], *names: str) -> Case:
+# The kinds of mistake, as the report groups them: wrong by the signature (types, ranges, shapes, names), and the
+# first-day mistakes of issue 32 that the signature does not show.
+KINDS = {"signature": "wrong by the signature", "range": "images in the wrong value range",
+         "model": "models and tensors of the wrong kind", "file": "files edited or damaged"}
+
+
+def case(function: Callable, bad: str, call: Callable[[], Any], *names: str, kind: str = "signature") -> Case:
     """A row of the table; ``function`` is the course function itself, so a renamed one fails loudly."""
-    return Case(function.__module__.rsplit(".", 1)[-1], function.__name__, bad, call, names)
+    return Case(function.__module__.rsplit(".", 1)[-1], function.__name__, bad, call, names, kind)
 
 
 class ProbeSetupError(Exception):
@@ -151,6 +164,14 @@ class Fixtures:
     @fixture
     def digits_uint8(self) -> torch.Tensor:  # [2, 1, 28, 28] in 0..255
         return torch.from_numpy(self.mnist_uint8).unsqueeze(1)
+
+    @fixture
+    def digits_255(self) -> torch.Tensor:  # [2, 1, 28, 28] floats in 0..255: converted without scaling
+        return self.digits_uint8.float()
+
+    @fixture
+    def digits_01(self) -> torch.Tensor:  # [2, 1, 28, 28] in [0, 1]: scaled for display, not for the model
+        return self.digits_uint8.float() / 255
 
     @fixture
     def labels(self) -> torch.Tensor:
@@ -263,6 +284,11 @@ class Fixtures:
     def empty_dir(self) -> Path:
         path = self.tmp / "empty_folder"
         path.mkdir(exist_ok=True)
+        return path
+
+    def pipeline_copy(self, name: str) -> Path:  # a fresh copy of the shipped pipeline folder, to damage
+        path = self.tmp / name
+        shutil.copytree(pipeline.COURSE_PIPELINE_DIR, path)
         return path
 
     @fixture
@@ -1074,6 +1100,113 @@ def viz_cases(f: Fixtures) -> list[Case]:
     ]
 
 
+def first_day_cases(f: Fixtures) -> list[Case]:
+    """What a learner passes on the first day, which the signature does not rule out: images as floats in 0..255
+    or in [0, 1] where [-1, 1] is expected, models in float64 or float16, on the meta device, None or a state
+    dict for a model, numpy arrays for tensors, a network that cannot read the asked shape, shipped files edited."""
+    alpha, tiny, steps = f.alpha_bar, f.tiny, torch.tensor([500, 10])
+    ddpm_sample = lambda model, **kw: ddpm.sample_ddpm(model, 2, alpha, 2, progress=False, **kw)  # noqa: E731
+    images_cases = [  # (function, call with the bad images, name, description)
+        (ddpm.ddpm_loss, lambda x: ddpm.ddpm_loss(tiny, x, alpha), "x0"),
+        (flow.flow_loss, lambda x: flow.flow_loss(tiny, x), "x0"),
+        (schedules.q_sample, lambda x: schedules.q_sample(x, steps, f.noise, alpha), "x0"),
+        (captions.measure_attributes, lambda x: captions.measure_attributes(x), "images"),
+        (captions.caption_dataset, lambda x: captions.caption_dataset(x, f.labels), "images"),
+        (control.digit_controls, lambda x: control.digit_controls(x), "digits"),
+        (control.skeleton_iou, lambda x: control.skeleton_iou(x, control.skeletonize(f.digits)), "images"),
+        (metrics.classify, lambda x: metrics.classify(f.classifier, x), "images"),
+        (metrics.evaluate_samples, lambda x: metrics.evaluate_samples(f.classifier, x, x), "samples"),
+        (latents.pad_to_32, lambda x: latents.pad_to_32(x), "images"),
+        (latents.encode, lambda x: latents.encode(f.vae, x), "images28"),
+        (viz.image_grid, lambda x: viz.image_grid(x), "images"),
+        (viz.show_images, lambda x: viz.show_images(x), "images"),
+        (data.to_pixel_range, lambda x: data.to_pixel_range(x), "images"),
+    ]
+    cases = []
+    for function, call, name in images_cases:
+        cases.append(case(function, "float images in 0..255", lambda call=call: call(f.digits_255), name,
+                          kind="range"))
+    for function, call, name in images_cases[3:9]:  # digit measures, which threshold ink on [-1, 1]
+        cases.append(case(function, "images in [0, 1], not [-1, 1]", lambda call=call: call(f.digits_01), name,
+                          kind="range"))
+    cases += [
+        case(pipeline.vae_round_trip, "digits in [-1, 1], not the pipeline's [0, 1]",
+             lambda: pipeline.vae_round_trip(f.pipe, latents.pad_to_32(f.digits)), "images", kind="range"),
+        case(pipeline.pipeline_images_to_digits, "pipeline images in 0..255",
+             lambda: pipeline.pipeline_images_to_digits(latents.pad_to_32(f.digits_255)), "images", kind="range"),
+        case(guidance.sample_with_guidance, "control skeletons in [-1, 1]",
+             lambda: guidance.sample_with_guidance(f.cond_unet, guidance.latent_scheduler(), f.embeds, f.empty_embeds,
+                                                   guidance_scale=4.0, num_inference_steps=1, controlnet=f.controlnet,
+                                                   control=control.digit_controls(f.digits) * 2 - 1, progress=False),
+             "control", kind="range"),
+    ]
+    model = lambda: unet.TinyUNet((8, 16)).eval()  # noqa: E731
+    forward = unet.TinyUNet.forward
+    cases += [
+        case(unet.TinyUNet, "channels=(8, 12): not multiples of 8", lambda: unet.TinyUNet((8, 12)), "channels",
+             kind="model"),
+        case(unet.TinyUNet, "channels=None", lambda: unet.TinyUNet(None), "channels", kind="model"),
+        case(unet.TinyUNet, "channels=32 (an int, not a tuple)", lambda: unet.TinyUNet(32), "channels", kind="model"),
+        case(unet.TinyUNet, "image_channels=0", lambda: unet.TinyUNet((8, 16), 0), "image_channels", kind="model"),
+        case(forward, "x [1, 28, 28], unbatched", lambda: tiny(f.digits[0], 5), "x", kind="model"),
+        case(forward, "uint8 x", lambda: tiny(f.digits_uint8, 5), "x", kind="model"),
+        case(forward, "float64 x", lambda: tiny(f.digits.double(), 5), "x", kind="model"),
+        case(forward, "x 27 x 27", lambda: tiny(f.digits[..., :27, :27], 5), "x", kind="model"),
+        case(forward, "x with 3 channels", lambda: tiny(f.digits.repeat(1, 3, 1, 1), 5), "x", kind="model"),
+        case(forward, "x a numpy array", lambda: tiny(f.digits.numpy(), 5), "x", kind="model"),
+        case(forward, "timesteps=None", lambda: tiny(f.digits, None), "timesteps", kind="model"),
+        case(forward, "timesteps=-1", lambda: tiny(f.digits, -1), "timesteps", kind="model"),
+        case(forward, "3 timesteps for 2 images", lambda: tiny(f.digits, torch.tensor([1, 2, 3])), "timesteps",
+             kind="model"),
+        case(forward, "timesteps='500'", lambda: tiny(f.digits, "500"), "timesteps", kind="model"),
+        case(ddpm.sample_ddpm, "model=None", lambda: ddpm_sample(None), "model", kind="model"),
+        case(ddpm.sample_ddpm, "a state dict for the model", lambda: ddpm_sample(tiny.state_dict()), "model",
+             kind="model"),
+        case(ddpm.sample_ddpm, "a float64 model", lambda: ddpm_sample(model().double()), "model", kind="model"),
+        case(ddpm.sample_ddpm, "a float16 model", lambda: ddpm_sample(model().half()), "model", kind="model"),
+        case(ddpm.sample_ddpm, "a model on the meta device", lambda: ddpm_sample(model().to("meta")), "model",
+             kind="model"),
+        case(ddpm.sample_ddpm, "image_shape (3, 28, 28) for a 1-channel model",
+             lambda: ddpm_sample(tiny, image_shape=(3, 28, 28)), "image_shape", kind="model"),
+        case(samplers.sample_ddim, "a float64 model",
+             lambda: samplers.sample_ddim(model().double(), 2, alpha, 2, progress=False), "model", kind="model"),
+        case(samplers.sample_ddim, "image_shape (1, 27, 27)",
+             lambda: samplers.sample_ddim(tiny, 2, alpha, 2, image_shape=(1, 27, 27), progress=False),
+             "image_shape", kind="model"),
+        case(samplers.sample_with_scheduler, "model=None",
+             lambda: samplers.sample_with_scheduler(None, f.scheduler(), 2, 2, progress=False), "model", kind="model"),
+        case(flow.sample_flow, "a float16 model", lambda: flow.sample_flow(model().half(), 2, 2, progress=False),
+             "model", kind="model"),
+        case(flow.velocity_at, "float64 x", lambda: flow.velocity_at(tiny, f.digits.double(), 0.5), "model",
+             kind="model"),
+        case(ddpm.ddpm_loss, "x0 a numpy array", lambda: ddpm.ddpm_loss(tiny, f.digits.numpy(), alpha), "x0",
+             kind="model"),
+        case(ddpm.ddpm_loss, "a float64 x0 for a float32 model", lambda: ddpm.ddpm_loss(tiny, f.digits.double(), alpha),
+             "model", kind="model"),
+        case(unet.check_model, "a module without parameters", lambda: unet.check_model(torch.nn.Identity()), "model",
+             kind="model"),
+    ]
+
+    def damaged(name: str, damage: Callable[[Path], Any]) -> Path:
+        folder = f.pipeline_copy(name)
+        damage(folder)
+        return folder
+
+    verify = pipeline.verify_pipeline_folder
+    cases += [
+        case(verify, "checksums.json not JSON",
+             lambda: verify(damaged("not_json", lambda p: (p / "checksums.json").write_text("{ oops")), ("vae",)),
+             "checksums.json", kind="file"),
+        case(verify, "checksums.json a list",
+             lambda: verify(damaged("a_list", lambda p: (p / "checksums.json").write_text("[]")), ("vae",)),
+             "checksums.json", kind="file"),
+        case(verify, "a tokenizer file checksums.json does not list",
+             lambda: verify(damaged("unlisted", lambda p: (p / "tokenizer" / "added_tokens.json").write_text("{}")),
+                            ("tokenizer",)), "added_tokens.json", kind="file"),
+    ]
+    return cases
+
+
 CASE_TABLES = {name: globals()[f"{name}_cases"] for name in MODULES}
 
 
@@ -1194,7 +1327,8 @@ def type_name(error: BaseException) -> str:
 
 def run_case(item: Case) -> dict:
     """Run one case with a time limit; return its record (outcome, exception or returned value)."""
-    record = {"module": item.module, "function": item.function, "bad_input": item.bad, "names": list(item.names)}
+    record = {"module": item.module, "function": item.function, "bad_input": item.bad, "names": list(item.names),
+              "kind": item.kind}
     torch.manual_seed(0)
     c_raises = CRaises()
     start = time.perf_counter()
@@ -1285,6 +1419,12 @@ def print_report(records: list[dict], missing: list[str], no_arguments: list[str
         print(f"{module_name:<12}" + "".join(f"{per[name]:>9}" for name in CLASSES)
               + f"{len(rows):>8}{100 * per['clear'] / len(rows):>8.0f}%")
     print(f"\nshare clear: {counts['clear']}/{total} = {100 * counts['clear'] / total:.1f}%")
+    print("\nby kind of mistake:")
+    for kind, label in KINDS.items():
+        rows = [r for r in records if r["kind"] == kind]
+        if rows:
+            per = Counter(r["outcome"] for r in rows)
+            print(f"  {label:<40}" + "".join(f"{per[name]:>6} {name}" for name in CLASSES) + f"{len(rows):>6} in all")
     if missing:
         print(f"\nfunctions with arguments but no case: {', '.join(missing)}")
     if no_arguments:
@@ -1321,6 +1461,7 @@ def main() -> int:
     try:
         fixtures = Fixtures(tmp)
         cases = [item for module_name in modules for item in CASE_TABLES[module_name](fixtures)]
+        cases += [item for item in first_day_cases(fixtures) if item.module in modules]
         records = [run_case(item) for item in cases]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -2,7 +2,8 @@
 course_utils with about 500 wrong inputs (wrong types, booleans as numbers, out-of-range numbers, wrong shapes and
 dtypes, misspelled names, missing and damaged files) and sorts what happens. Every case must end in a clear error
 that names the parameter or file: none may be accepted silently or crash inside torch, numpy or diffusers.
-(The tests/test_bad_inputs_*.py files pin the same contract function by function.)"""
+Its first-day cases add images in the wrong value range, models and tensors of the wrong kind, and damaged
+pipeline files (issue 32). (The tests/test_bad_inputs_*.py files pin the same contract function by function.)"""
 import json
 import os
 import subprocess
@@ -19,6 +20,8 @@ def test_every_bad_input_of_the_probe_gets_a_clear_error(tmp_path):
     results = json.loads(output.read_text())
     summary = results["summary"]
     assert summary["total"] >= 450, "the probe should cover every public function several times"
+    kinds = {case["kind"] for case in results["cases"]}
+    assert {"signature", "range", "model", "file"} <= kinds, "first-day mistakes of every kind (issue 32)"
     failing = [f"{case['function']} | {case['bad_input']} | {case['outcome']}"
                for case in results["cases"] if case["outcome"] != "clear"]
     assert not failing, "\n".join(failing)
