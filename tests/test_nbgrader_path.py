@@ -84,7 +84,7 @@ def test_release_submit_autograde_feedback_export_without_warnings(tmp_path):
 
     # The three students share this machine's account, so their submissions are not owned by accounts
     # named like them; on a hub they are, and collect's owner check stays on there.
-    nbgrader("collect", ASSIGNMENT, "--CollectApp.check_owner=False", cwd=course, exchange=exchange)
+    nbgrader("collect", ASSIGNMENT, "--ExchangeCollect.check_owner=False", cwd=course, exchange=exchange)
     nbgrader("autograde", ASSIGNMENT, cwd=course, exchange=exchange)
     nbgrader("generate_feedback", ASSIGNMENT, cwd=course, exchange=exchange)
     nbgrader("export", cwd=course, exchange=exchange)
