@@ -288,7 +288,7 @@ def load_ddpm(name: str = "ddpm_mnist"):
     from .checkpoints import load_manifest
 
     manifest_file = DATA_DIR / f"{name}.json"  # a missing one: load_tiny_unet says how to restore it
-    config = load_manifest(manifest_file).get("config") if manifest_file.is_file() else {}
+    config = load_manifest(manifest_file).get("config") if manifest_file.is_file() else {"schedule": "unread"}
     if not isinstance(config, dict) or "schedule" not in config:
         raise ValueError(f"name must name a DDPM ('ddpm_mnist', 'latent_ddpm_mnist' or one trained by "
                          f"scripts/train_ddpm.py), got {name!r}, which is not one (no noise schedule in its "

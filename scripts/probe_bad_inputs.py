@@ -2,7 +2,7 @@
 """Call every public function of ``course_utils`` with bad inputs, as a careless learner or a hurried
 instructor would, and sort what happens into four classes.
 
-    python scripts/probe_bad_inputs.py                             # 500 cases, about 30 s on one CPU core
+    python scripts/probe_bad_inputs.py                             # 569 cases, about 30 s on one CPU core
     python scripts/probe_bad_inputs.py --module schedules --module flow
 
 It sets ``HF_HUB_OFFLINE=1`` itself (unless already set), so no case reaches the network, and runs torch on
