@@ -68,6 +68,14 @@ def _remove_stale_temporaries(path: Path) -> None:
 OVERWRITE_FLAG = "--overwrite-shipped"
 
 
+def with_overwrite_flag(command: str) -> str:
+    """A recorded training command made able to rewrite the shipped file it once wrote: the training
+    scripts refuse to replace a file in data/ without :data:`OVERWRITE_FLAG`."""
+    if command.startswith("python scripts/train_") and OVERWRITE_FLAG not in command.split():
+        return f"{command} {OVERWRITE_FLAG}"
+    return command
+
+
 def shipped_output_problem(option: str, path: Any, overwrite_shipped: bool) -> str | None:
     """Why a script must not write its output to ``path`` (the value of its ``option``), or None: an existing file
     or folder inside the course's data/ is shipped with the course (a trained model the notebooks load), and a
@@ -166,7 +174,7 @@ def load_weights(name: str, data_dir: Path = DATA_DIR) -> tuple[dict[str, torch.
     if lacking:
         raise CheckpointError(f"The manifest {manifest_path(path)} is damaged: it has no {' or '.join(lacking)}. "
                               f"{_restore_hint(manifest_path(path))}")
-    rebuild = (f"Rebuild it with `{manifest['command']}` "
+    rebuild = (f"Rebuild it with `{with_overwrite_flag(manifest['command'])}` "
                f"(or restore it with `{_restore_command(path, data_dir.parent)}`).")
     if not path.is_file():
         raise CheckpointError(f"The checkpoint {path} is missing. {rebuild}")

@@ -83,13 +83,13 @@ def rebuild_command(part: str) -> str:
         raise TypeError(f"part must be the name of a pipeline part ({', '.join(PARTS)}), got {part!r}")
     if part not in PART_MANIFESTS:
         return REBUILD
-    from .checkpoints import CheckpointError, load_manifest
+    from .checkpoints import CheckpointError, load_manifest, with_overwrite_flag
 
     try:
         command = load_manifest(DATA_DIR / PART_MANIFESTS[part]).get("command")
     except CheckpointError:
         command = None
-    return command if isinstance(command, str) else f"python scripts/{PART_SCRIPTS[part]}"
+    return with_overwrite_flag(command if isinstance(command, str) else f"python scripts/{PART_SCRIPTS[part]}")
 
 
 class PipelineFilesError(RuntimeError):

@@ -93,3 +93,18 @@ def test_results_into_a_missing_folder_are_refused_before_any_work(script, tmp_p
     with pytest.raises(SystemExit) as raised:
         module.main(["--json", str(tmp_path / "no_such_folder" / "result.json")])
     assert raised.value.code == 2 and "--json" in capsys.readouterr().err
+
+
+def test_the_rebuild_hint_of_a_missing_checkpoint_runs_past_the_shipped_file_guard(tmp_path):
+    """A missing shipped checkpoint's error gives its training command with --overwrite-shipped: the command
+    as recorded would now be refused, since it writes the shipped file."""
+    import shutil
+
+    from course_utils.checkpoints import OVERWRITE_FLAG, CheckpointError, load_weights, with_overwrite_flag
+    from course_utils.data import DATA_DIR
+
+    shutil.copy(DATA_DIR / "ddpm_mnist.json", tmp_path / "ddpm_mnist.json")
+    with pytest.raises(CheckpointError, match=f"train_ddpm.py .*{OVERWRITE_FLAG}"):
+        load_weights("ddpm_mnist", tmp_path)
+    assert with_overwrite_flag(f"python scripts/train_vae.py {OVERWRITE_FLAG}").count(OVERWRITE_FLAG) == 1
+    assert with_overwrite_flag("python scripts/build_pipeline.py") == "python scripts/build_pipeline.py"
