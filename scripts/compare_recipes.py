@@ -36,6 +36,7 @@ from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_schedule
 from course_utils.unet import TinyUNet  # noqa: E402
 from reports import measured_runs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
+from train_ddpm import images_seen  # noqa: E402
 
 
 def sampler_run(text: str) -> tuple[str, int]:
@@ -83,7 +84,7 @@ def recipe(manifest: dict, config: dict) -> dict:
         "time_sampling": manifest.get("time_sampling", "uniform"), "snr_gamma": manifest.get("snr_gamma"),
         "batch_size": manifest["batch_size"], "steps": manifest["steps"], "ema_decay": manifest["ema_decay"],
         "effective_ema_decay": round(effective_decay(manifest["ema_decay"], manifest["steps"]), 4),
-        "images_seen": manifest.get("images_seen", manifest["steps"] * manifest["batch_size"]),
+        "images_seen": images_seen(manifest),
     }
 
 
