@@ -60,6 +60,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=integer_in(1), default=250)
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "training_recipes.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "training_recipes.md")
+    parser.add_argument("--document", type=Path, default=ROOT / "docs" / "training_on_a_cpu.md",
+                        help="the page whose training-recipes block receives the table")
     args = parser.parse_args(argv)
     for path in args.checkpoints:
         if path.suffix != ".safetensors" or not path.is_file() or not path.with_suffix(".json").is_file():
@@ -170,7 +172,7 @@ def main(argv=None) -> int:
                 "measured_by": settings["command"],
             }
             publish(table, markdown_table(table), args.json, args.markdown, "training-recipes",
-                    documents=(ROOT / "docs" / "training_on_a_cpu.md",))
+                    documents=(args.document,))
             print(f"{path.name:>32} {name}/{steps}: FID {result['fid']:7.2f} confident "
                   f"{result['confident_share']:.3f} ({seconds:.0f} s)", flush=True)
     print(markdown_table(table))

@@ -224,8 +224,10 @@ def test_compare_recipes_measures_each_checkpoint_once_with_the_samplers_of_its_
     diffusion, flow = tmp_path / "diffusion.safetensors", tmp_path / "flow.safetensors"
     train_ddpm.main([*common, "--time-sampling", "lognormal", "--run-dir", str(tmp_path / "d"), "--out", str(diffusion)])
     train_ddpm.main([*common, "--objective", "flow", "--run-dir", str(tmp_path / "f"), "--out", str(flow)])
-    outputs = ["--json", str(tmp_path / "t.json"), "--markdown", str(tmp_path / "t.md")]
+    outputs = ["--json", str(tmp_path / "t.json"), "--markdown", str(tmp_path / "t.md"),
+               "--document", str(tmp_path / "page.md")]
     argv = [str(diffusion), str(flow), "--samplers", "ddim/2", "euler/2", "--num-samples", "8", "--threads", "1", *outputs]
+    page = Path(compare_recipes.ROOT / "docs" / "training_on_a_cpu.md").read_text()
     compare_recipes.main(argv)
     runs = json.loads((tmp_path / "t.json").read_text())["runs"]
     assert sorted((run["objective"], run["sampler"]) for run in runs.values()) == [("diffusion", "ddim"), ("flow", "euler")]
@@ -235,6 +237,7 @@ def test_compare_recipes_measures_each_checkpoint_once_with_the_samplers_of_its_
     before = (tmp_path / "t.json").read_text()
     compare_recipes.main(argv)
     assert json.loads((tmp_path / "t.json").read_text())["runs"] == json.loads(before)["runs"]
+    assert Path(compare_recipes.ROOT / "docs" / "training_on_a_cpu.md").read_text() == page  # only --document
     with pytest.raises(SystemExit):
         compare_recipes.main([str(diffusion), "--samplers", "ddim", *outputs])
     with pytest.raises(SystemExit):
