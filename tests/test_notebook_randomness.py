@@ -25,7 +25,7 @@ def test_the_pattern_finds_device_generators_and_passes_cpu_ones():
 
 # Stored notebooks whose CPU-generator edit (issue 30) awaits re-execution; strict, so each mark must go when the
 # re-executed notebook lands.
-PENDING_REEXECUTION = {"08_flow_matching.ipynb", "09_controlnet.ipynb"}
+PENDING_REEXECUTION: set[str] = set()
 
 
 @pytest.mark.parametrize("path", [

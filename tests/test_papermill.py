@@ -216,7 +216,7 @@ def test_notebook_09_runs_tiny_and_honours_its_parameters(require_notebook, tmp_
     assert re.findall(r"^scale (\S+): Chamfer \d+\.\d\d px, IoU \d\.\d\d, prompt adherence \d\.\d\d$", text,
                       re.MULTILINE) == ["0.5", "2"]
     assert "largest difference, untrained ControlNet vs none: 0.0" in text
-    assert "hand-written loop = StableDiffusionControlNetPipeline" in text
+    assert "notebook 06's loop with the residuals = StableDiffusionControlNetPipeline" in text
     assert re.search(r"zero convolution: from [1-9]\.\de-0\d to [1-9]\.\de-0\d after 2 live steps", text)
 
 
