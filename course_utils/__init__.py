@@ -12,11 +12,14 @@
 - ``text``: a BPE tokenizer learned from the captions and a small CLIP text encoder (notebook 06)
 - ``guidance``: the cross-attention UNet, conditioning dropout and classifier-free guidance (notebook 06)
 - ``attention_maps``: cross-attention maps per prompt token, recorded during sampling (notebook 06)
-- ``pipeline``: the course's parts as a ``diffusers.StableDiffusionPipeline``, or a real one (notebook 07)
+- ``pipeline``: the course's parts as a ``diffusers.StableDiffusionPipeline``, or a real one (notebook 07), and
+  with notebook 09's ControlNet as a ``StableDiffusionControlNetPipeline``
 - ``flow``: flow matching and rectified flow with the same UNet (notebook 08)
 - ``control``: ControlNet at MNIST scale, steering the text-to-image model with a sketch (notebook 09)
 - ``validation``: the checks behind every clear error for a bad parameter (all notebooks and modules)
 - ``checkpoints``: safetensors weights with manifests, written atomically
+- ``part_folders``: the bundled folders of diffusers parts (``data/course_pipeline``, ``data/course_controlnet``),
+  checked against their ``checksums.json`` and training records
 - ``viz``: image grids and denoising animations
 - ``homework``: self-checks for exercises and review quizzes (all notebooks)
 """

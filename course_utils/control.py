@@ -22,6 +22,7 @@ import numbers
 import torch
 from torch.nn import functional as F
 
+from . import part_folders
 from .runtime import random_integers, random_normal
 from .validation import (check_generator, check_image_range, check_images, check_integer, check_number,
                          check_tensor)
@@ -56,7 +57,8 @@ def _check_unet(unet) -> None:
                         f"guidance.load_text2image), got {type(unet).__name__}")
 
 
-def _check_controlnet(name: str, controlnet) -> None:
+def check_controlnet(name: str, controlnet) -> None:
+    """``controlnet`` (the parameter called ``name``) is a ``diffusers.ControlNetModel``."""
     from diffusers import ControlNetModel
 
     if not isinstance(controlnet, ControlNetModel):
@@ -68,7 +70,7 @@ def _check_step_inputs(controlnet, sample_name: str, sample, embeddings, control
     """What the ControlNet reads at one step, by shape only (no values: this runs at every sampling step):
     ``sample`` [N, C, h, w] with the ControlNet's C, ``embeddings`` [N, L, E], and ``control`` [N or 1, c, H, W]
     with the ControlNet's c and H, W the latent grid h, w times the control encoder's downsampling."""
-    _check_controlnet("controlnet", controlnet)
+    check_controlnet("controlnet", controlnet)
     config = controlnet.config
     check_tensor(sample_name, sample, dims=4, floating=True, shape=(None, config.in_channels, None, None))
     check_tensor("embeddings", embeddings, dims=3, floating=True)
@@ -250,7 +252,7 @@ def zero_convolutions(controlnet) -> list[torch.nn.Conv2d]:
     """The convolutions that start at zero: the last layer of the control encoder (whose output is added to the
     copy's input features) and the 1x1 convolution after each down-block output and after the middle block
     (whose outputs are the residuals the frozen UNet adds)."""
-    _check_controlnet("controlnet", controlnet)
+    check_controlnet("controlnet", controlnet)
     return [controlnet.controlnet_cond_embedding.conv_out, *controlnet.controlnet_down_blocks,
             controlnet.controlnet_mid_block]
 
@@ -298,33 +300,9 @@ def load_controlnet():
     in ``data/controlnet_mnist.json``. Stored in float16 (half the tree), computed in float32."""
     from diffusers import ControlNetModel
 
-    from . import pipeline
-
-    folder = pipeline.COURSE_CONTROLNET_DIR
-    pipeline.verify_pipeline_folder(folder, parts=("controlnet",))
-    with pipeline.quiet_loading():
+    folder = part_folders.COURSE_CONTROLNET_DIR
+    part_folders.verify_pipeline_folder(folder, parts=("controlnet",))
+    with part_folders.quiet_loading():
         controlnet = ControlNetModel.from_pretrained(folder / "controlnet", local_files_only=True, use_safetensors=True,
                                                      low_cpu_mem_usage=False)
     return controlnet.float().eval()
-
-
-def build_controlnet_pipeline(controlnet=None, scheduler=None):
-    """The course's parts and a ControlNet (default: the shipped one) as a
-    ``diffusers.StableDiffusionControlNetPipeline``: the same VAE, tokenizer, text encoder, UNet and sampler
-    as ``pipeline.build_course_pipeline``, read from ``data/course_pipeline`` (no second copy of their weights)."""
-    from diffusers import SchedulerMixin, StableDiffusionControlNetPipeline
-
-    from .pipeline import build_course_pipeline
-
-    if controlnet is not None:
-        _check_controlnet("controlnet", controlnet)
-    if scheduler is not None and not isinstance(scheduler, SchedulerMixin):
-        raise TypeError(f"scheduler must be a diffusers scheduler (e.g. samplers.make_scheduler('ddim')) or None, "
-                        f"got {scheduler!r}")
-    parts = build_course_pipeline(scheduler).components
-    pipe = StableDiffusionControlNetPipeline(**{name: parts[name] for name in (
-        "vae", "text_encoder", "tokenizer", "unet", "scheduler", "safety_checker", "feature_extractor")},
-        controlnet=controlnet if controlnet is not None else load_controlnet(), requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-

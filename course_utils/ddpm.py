@@ -113,6 +113,7 @@ def training_timesteps(alpha_bar: torch.Tensor, size: int, generator: torch.Gene
     to the nearest of the T discrete levels (Karras et al. 2022, EDM, section 5 and table 1: training
     concentrates on the middle noise levels, where the loss can still be reduced).
     """
+    check_integer("size", size, 0, 2**31 - 1)  # the batch size
     check_alpha_bar(alpha_bar)
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     if time_sampling == "uniform":
@@ -131,6 +132,7 @@ def min_snr_weight(abar_t: torch.Tensor, prediction_type: str, gamma: float) -> 
     loss already weights x_0 errors by SNR (epsilon), SNR + 1 (v) or 1 (x_0), so the loss is divided by
     that. It caps the weight of the nearly clean steps, whose small errors otherwise dominate the gradient.
     """
+    check_tensor("abar_t", abar_t, floating=True)
     check_prediction_type(prediction_type)
     check_number("gamma", gamma, 0.0, math.inf, open_low=True)
     snr = abar_t / (1 - abar_t)
@@ -148,7 +150,7 @@ def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
     ``time_sampling`` chooses how t is drawn (:func:`training_timesteps`); ``snr_gamma`` weights each
     image's error by :func:`min_snr_weight` (None: unweighted, the simple loss)."""
     check_images("x0", x0)
-    check_image_range("x0", x0, slack=DIFFUSION_SLACK)  # images in [-1, 1] or scaled latents
+    check_image_range("x0", x0, slack=DIFFUSION_SLACK, centred=True)  # [-1, 1] images or scaled latents
     check_model(model, x0.shape[1:], x0.dtype, sampling=False)
     check_alpha_bar(alpha_bar)
     check_generator("generator", generator)

@@ -89,6 +89,7 @@ def training_sigmas(size: int, generator: torch.Generator | None = None, device:
     """The noise levels a training batch is moved to: sigma ~ U(0, 1), or "logit-normal",
     sigma = 1 / (1 + exp(-u)), u ~ N(0, 1) (Esser et al. 2024, Stable Diffusion 3, section 3.1: more
     weight on the middle of the path, where the velocity is hardest to predict)."""
+    check_integer("size", size, 0, 2**31 - 1)  # the batch size
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     if time_sampling == "uniform":
         return random_uniform((size,), generator, device)
@@ -104,7 +105,7 @@ def flow_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | N
     does), so a seeded CPU generator gives the same draw whatever device trains.
     """
     check_images("x0", x0)
-    check_image_range("x0", x0, slack=DIFFUSION_SLACK)  # images in [-1, 1] or scaled latents
+    check_image_range("x0", x0, slack=DIFFUSION_SLACK, centred=True)  # [-1, 1] images or scaled latents
     _check_model(model, x0.shape[1:], x0.dtype, sampling=False)
     check_generator("generator", generator)
     sigma = training_sigmas(x0.shape[0], generator, x0.device, time_sampling)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import part_folders
 from .control import controlnet_residuals
 from .latents import LATENT_CHANNELS, LATENT_SIZE
 from .runtime import random_normal
@@ -217,12 +218,11 @@ def load_text2image():
 
     from .checkpoints import load_manifest
     from .data import DATA_DIR
-    from . import pipeline
 
-    folder = pipeline.COURSE_PIPELINE_DIR
-    pipeline.verify_pipeline_folder(folder, parts=("tokenizer", "text_encoder", "unet"))
+    folder = part_folders.COURSE_PIPELINE_DIR
+    part_folders.verify_pipeline_folder(folder, parts=("tokenizer", "text_encoder", "unet"))
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
-    with pipeline.quiet_loading():
+    with part_folders.quiet_loading():
         text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True, use_safetensors=True)
         unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True, use_safetensors=True,
                                                     low_cpu_mem_usage=False)

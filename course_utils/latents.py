@@ -17,6 +17,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from . import part_folders
 from .runtime import random_normal
 from .validation import (check_generator, check_image_range, check_images, check_integer, check_number, check_same_shape,
                          check_tensor)
@@ -71,10 +72,8 @@ def load_vae():
     command and measured quality are recorded in ``data/vae_mnist.json``."""
     from diffusers import AutoencoderKL
 
-    from . import pipeline
-
-    folder = pipeline.COURSE_PIPELINE_DIR
-    pipeline.verify_pipeline_folder(folder, parts=("vae",))
+    folder = part_folders.COURSE_PIPELINE_DIR
+    part_folders.verify_pipeline_folder(folder, parts=("vae",))
     return AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True,
                                          low_cpu_mem_usage=False).eval()
 

@@ -219,6 +219,9 @@ def adherence(classifier: MnistClassifier, images: torch.Tensor, requested) -> f
     if requested.dtype.is_floating_point or requested.dtype == torch.bool or requested.shape != (len(images),):
         raise ValueError(f"requested must hold one integer digit per image ({len(images)}), got "
                          f"{requested.dtype} of shape {tuple(requested.shape)}")
+    if len(requested) and (requested.min() < 0 or requested.max() > 9):
+        raise ValueError(f"requested must hold digits 0-9 (the class each image was asked for), got values in "
+                         f"[{requested.min().item()}, {requested.max().item()}]")
     return float((read_digits(classifier, images) == requested).float().mean())
 
 

@@ -4,17 +4,16 @@ A Stable Diffusion pipeline is five parts: tokenizer -> text encoder -> UNet den
 scheduler, with classifier-free guidance -> VAE decoder. Notebooks 05 and 06 built every part at toy scale.
 ``data/course_pipeline/`` is the one home of their weights, laid out as a Stable Diffusion checkpoint
 (``vae/``, ``text_encoder/``, ``tokenizer/``, ``unet/``, ``scheduler/``, ``model_index.json``, safetensors
-only): the training scripts write their part there with :func:`save_part`, ``checksums.json`` covers every
-file, and ``latents.load_vae`` and ``guidance.load_text2image`` read the parts from there.
-``scripts/build_pipeline.py`` adds the scheduler and ``model_index.json``; ``load_pipeline`` loads the folder,
+only): the training scripts write their part there with ``part_folders.save_part``, ``checksums.json`` covers
+every file (``part_folders.verify_pipeline_folder`` checks it), and ``latents.load_vae`` and
+``guidance.load_text2image`` read the parts from there. ``scripts/build_pipeline.py`` adds the scheduler and
+``model_index.json``; :func:`build_course_pipeline` assembles the parts, :func:`load_pipeline` loads the folder,
 offline, or any Stable-Diffusion-architecture checkpoint (a hub id or a folder) when the user has the
-network and a GPU.
+network and a GPU. :func:`build_controlnet_pipeline` adds notebook 09's ControlNet (``data/course_controlnet/``).
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
-import json
 import os
 import re
 import socket
@@ -22,36 +21,17 @@ from pathlib import Path
 
 import torch
 
-from .data import DATA_DIR, sha256_of
-from .validation import check_choice, check_device, check_image_range, check_images, check_number, check_path
+from . import part_folders
+from .control import check_controlnet, load_controlnet
+from .guidance import latent_scheduler, load_text2image, sample_with_guidance
+from .latents import crop_to_28, load_vae, pad_to_32
+from .text import tokenize
+from .validation import check_device, check_image_range, check_images, check_number
 
-COURSE_PIPELINE_DIR = DATA_DIR / "course_pipeline"
-# Notebook 09's ControlNet, the one part a StableDiffusionControlNetPipeline adds to the course pipeline: its own
-# folder (``controlnet/`` and ``checksums.json``), so the other parts are not stored twice.
-COURSE_CONTROLNET_DIR = DATA_DIR / "course_controlnet"
-CHECKSUMS_FILE = "checksums.json"  # inside the pipeline folder: SHA-256 of every other file
 # The real checkpoint of the online branch: Stable Diffusion v1.5, the architecture whose part sizes the course
 # compares against (UNet 860M, text encoder 123M, VAE 84M parameters), stored in fp16 safetensors on the hub.
 HUB_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-REBUILD = "python scripts/build_pipeline.py"
-# The record of the run that wrote each trained part: its command rebuilds the part.
-PART_MANIFESTS = {"vae": "vae_mnist.json", "text_encoder": "text2image_mnist.json",
-                  "tokenizer": "text2image_mnist.json", "unet": "text2image_mnist.json",
-                  "controlnet": "controlnet_mnist.json"}
-PART_SCRIPTS = {"vae": "train_vae.py", "text_encoder": "train_text2image.py", "tokenizer": "train_text2image.py",
-                "unet": "train_text2image.py", "controlnet": "train_controlnet.py"}
-PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler", "controlnet")  # the subfolders of a pipeline folder
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")  # owner/name
-
-
-def _check_folder_path(name: str, value) -> Path:
-    """``value`` is a path (a string or ``pathlib.Path``) that is not an existing file; returns it as a ``Path``."""
-    path = check_path(name, value)
-    if not os.fspath(value):
-        raise ValueError(f"{name} must be a folder path, got the empty string")
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{name} must be a directory, got the file {path}")
-    return path
 
 
 def _check_model(model, choices: tuple[str, ...] = ("course",)) -> None:
@@ -77,25 +57,6 @@ def _check_pipe(pipe, parts: tuple[str, ...]) -> None:
                         f"{', '.join(parts)}, got {type(pipe).__name__}, which has no {', '.join(missing)}")
 
 
-def rebuild_command(part: str) -> str:
-    """The command that rewrites ``part`` of the course pipeline (from its training record when readable)."""
-    if not isinstance(part, str):
-        raise TypeError(f"part must be the name of a pipeline part ({', '.join(PARTS)}), got {part!r}")
-    if part not in PART_MANIFESTS:
-        return REBUILD
-    from .checkpoints import CheckpointError, load_manifest, with_overwrite_flag
-
-    try:
-        command = load_manifest(DATA_DIR / PART_MANIFESTS[part]).get("command")
-    except CheckpointError:
-        command = None
-    return with_overwrite_flag(command if isinstance(command, str) else f"python scripts/{PART_SCRIPTS[part]}")
-
-
-class PipelineFilesError(RuntimeError):
-    """The bundled pipeline folder is missing files or they do not match their checksums."""
-
-
 def build_course_pipeline(scheduler=None):
     """The shipped course parts (``data/course_pipeline/*``) as a ``StableDiffusionPipeline``.
 
@@ -108,9 +69,6 @@ def build_course_pipeline(scheduler=None):
         raise TypeError(f"scheduler must be None or a diffusers scheduler (for a name such as 'ddim': "
                         f"guidance.latent_scheduler('ddim')), got {type(scheduler).__name__}")
 
-    from .guidance import latent_scheduler, load_text2image
-    from .latents import load_vae
-
     tokenizer, text_encoder, unet, _ = load_text2image()
     return StableDiffusionPipeline(
         vae=load_vae(), text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
@@ -118,149 +76,23 @@ def build_course_pipeline(scheduler=None):
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
-def folder_checksums(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``folder`` (relative paths, sorted), except the checksum file itself."""
-    folder = _check_folder_path("folder", folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder {folder} does not exist")
-    return {path.relative_to(folder).as_posix(): sha256_of(path) for path in sorted(folder.rglob("*"))
-            if path.is_file() and path.name != CHECKSUMS_FILE}
+def build_controlnet_pipeline(controlnet=None, scheduler=None):
+    """The course's parts and a ControlNet (default: the shipped one) as a
+    ``diffusers.StableDiffusionControlNetPipeline``: the same VAE, tokenizer, text encoder, UNet and sampler
+    as :func:`build_course_pipeline`, read from ``data/course_pipeline`` (no second copy of their weights)."""
+    from diffusers import SchedulerMixin, StableDiffusionControlNetPipeline
 
-
-def verify_pipeline_folder(folder: Path = COURSE_PIPELINE_DIR, parts: tuple[str, ...] | None = None) -> None:
-    """Check the bundled pipeline folder (or only the subfolders ``parts``) against its ``checksums.json``;
-    raise :class:`PipelineFilesError` naming the files and the command that rebuilds them."""
-    folder = _check_folder_path("folder", folder)
-    if parts is not None:
-        if not isinstance(parts, (tuple, list)) or not parts:
-            raise TypeError(f"parts must be None or a non-empty tuple of part names ({', '.join(PARTS)}), got {parts!r}")
-        for part in parts:
-            check_choice("parts", part, PARTS)
-    listing = folder / CHECKSUMS_FILE
-    if not listing.is_file():
-        rebuild = rebuild_command(parts[0]) if parts else REBUILD
-        raise PipelineFilesError(f"The pipeline folder {folder} (or its {CHECKSUMS_FILE}) is missing. "
-                                 f"Rebuild it with `{rebuild}` or restore it with `git checkout -- data/`.")
-    expected = _read_checksums(listing)
-    if parts is not None:
-        expected = {name: sha for name, sha in expected.items() if name.split("/")[0] in parts}
-        missing_parts = [part for part in parts if not any(name.startswith(f"{part}/") for name in expected)]
-        if missing_parts:
-            raise PipelineFilesError(f"{listing} lists no files of {', '.join(missing_parts)}. Rebuild them with "
-                                     f"`{rebuild_command(missing_parts[0])}` or restore them with `git checkout -- data/`.")
-    problems = [name for name, sha in expected.items()
-                if not (folder / name).is_file() or sha256_of(folder / name) != sha]
-    if problems:
-        rebuild = rebuild_command(problems[0].split("/")[0])
-        raise PipelineFilesError(f"The pipeline folder {folder} has missing or corrupt files: {', '.join(problems)}. "
-                                 f"Rebuild them with `{rebuild}` or restore them with `git checkout -- data/`.")
-    unlisted = [name for name in _visible_files(folder, parts) if name not in expected]
-    if unlisted:  # diffusers would load them unverified (a tokenizer's vocabulary, a changed config)
-        raise PipelineFilesError(f"The pipeline folder {folder} has files its {CHECKSUMS_FILE} does not list, so they "
-                                 f"were never verified: {', '.join(unlisted)}. Remove them, or rebuild with "
-                                 f"`{rebuild_command(unlisted[0].split('/')[0])}`, or restore with `git checkout -- data/`.")
-    _check_against_training_records(folder, expected)
-
-
-def _read_checksums(listing: Path) -> dict[str, str]:
-    """``checksums.json``: a JSON object of relative file paths to SHA-256 hex digests."""
-    try:
-        checksums = json.loads(listing.read_text())
-    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
-        raise PipelineFilesError(f"{listing} cannot be read as JSON ({error}); restore it with "
-                                 f"`git checkout -- data/`.") from None
-    if not isinstance(checksums, dict) or not all(
-            isinstance(name, str) and isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)
-            for name, sha in checksums.items()):
-        raise PipelineFilesError(f"{listing} is damaged: it must map file paths to SHA-256 digests; restore it with "
-                                 f"`git checkout -- data/`.")
-    return checksums
-
-
-def _visible_files(folder: Path, parts: tuple[str, ...] | None) -> list[str]:
-    """The files a pipeline load reads: every non-hidden file under ``folder`` (under the subfolders ``parts``
-    only, if given), as relative paths; hidden files (a killed save's ``.NAME.*.tmp``) are never loaded."""
-    roots = [folder / part for part in parts] if parts is not None else [folder]
-    return [path.relative_to(folder).as_posix() for root in roots if root.is_dir() for path in sorted(root.rglob("*"))
-            if path.is_file() and path.name != CHECKSUMS_FILE
-            and not any(piece.startswith(".") for piece in path.relative_to(folder).parts)]
-
-
-def _check_against_training_records(folder: Path, checksums: dict[str, str]) -> None:
-    """The shipped folders' checksums must equal those the training run recorded in its manifest (``files`` of
-    data/vae_mnist.json, text2image_mnist.json, controlnet_mnist.json): a part edited by hand and its checksum
-    updated to match would otherwise load, and draw other images, without a word."""
-    from .checkpoints import CheckpointError, load_manifest
-
-    if folder.resolve() not in (COURSE_PIPELINE_DIR.resolve(), COURSE_CONTROLNET_DIR.resolve()):
-        return  # a learner's own folder: no training record to compare with
-    for manifest_name in sorted({PART_MANIFESTS[name.split("/")[0]] for name in checksums
-                                 if name.split("/")[0] in PART_MANIFESTS}):
-        try:
-            recorded = load_manifest(DATA_DIR / manifest_name).get("files")
-        except CheckpointError as error:
-            raise PipelineFilesError(str(error)) from None
-        if not isinstance(recorded, dict):
-            continue  # a record written before files were listed
-        differing = [name for name, sha in recorded.items() if name in checksums and checksums[name] != sha]
-        if differing:
-            raise PipelineFilesError(f"{', '.join(differing)} in {folder} differ from the files the training run "
-                                     f"recorded in data/{manifest_name} (edited, with {CHECKSUMS_FILE} updated to "
-                                     f"match?). Restore them with `git checkout -- data/`, or retrain with "
-                                     f"`{rebuild_command(differing[0].split('/')[0])}`.")
-
-
-@contextlib.contextmanager
-def quiet_loading():
-    """Load the course's small parts without ``transformers``' per-file progress bar, which would write to
-    stderr in the middle of a notebook's output."""
-    from transformers.utils import logging as transformers_logging
-
-    shown = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if shown:
-            transformers_logging.enable_progress_bar()
-
-
-def save_part(part, name: str, folder: Path = COURSE_PIPELINE_DIR) -> dict[str, str]:
-    """Write one part (a model or tokenizer with ``save_pretrained``) into ``folder/name`` and refresh the
-    folder's ``checksums.json``; returns the new part's checksums. The part is written to a temporary folder
-    beside it and swapped in, so an interrupted save leaves the previous part in place."""
-    import shutil
-    import tempfile
-
-    from .checkpoints import write_json
-
-    if not hasattr(part, "save_pretrained"):
-        raise TypeError(f"part must be a model, tokenizer or scheduler with save_pretrained, got {type(part).__name__}")
-    if not isinstance(name, str):
-        raise TypeError(f"name must be the part's folder name ({', '.join(PARTS)}), got {name!r}")
-    if not name or name.startswith(".") or "/" in name or "\\" in name:
-        raise ValueError(f"name must be a plain folder name ({', '.join(PARTS)}), got {name!r}")
-    folder = _check_folder_path("folder", folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}."))
-    try:
-        part.save_pretrained(staging)
-        old = folder / f".{name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    listing = folder / CHECKSUMS_FILE
-    checksums = _read_checksums(listing) if listing.is_file() else {}
-    checksums = {key: value for key, value in checksums.items() if not key.startswith(f"{name}/")}
-    new = {f"{name}/{key}": value for key, value in folder_checksums(target).items()}
-    write_json(listing, dict(sorted((checksums | new).items())))
-    return new
+    if controlnet is not None:
+        check_controlnet("controlnet", controlnet)
+    if scheduler is not None and not isinstance(scheduler, SchedulerMixin):
+        raise TypeError(f"scheduler must be a diffusers scheduler (e.g. samplers.make_scheduler('ddim')) or None, "
+                        f"got {scheduler!r}")
+    parts = build_course_pipeline(scheduler).components
+    pipe = StableDiffusionControlNetPipeline(**{name: parts[name] for name in (
+        "vae", "text_encoder", "tokenizer", "unet", "scheduler", "safety_checker", "feature_extractor")},
+        controlnet=controlnet if controlnet is not None else load_controlnet(), requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
@@ -306,8 +138,9 @@ def load_pipeline(model: str = "course", device: str | torch.device = "cpu"):
     _check_model(model)
     device = check_device("device", device)
     if model == "course":
-        verify_pipeline_folder()
-        pipe = StableDiffusionPipeline.from_pretrained(COURSE_PIPELINE_DIR, local_files_only=True, use_safetensors=True)
+        folder = part_folders.COURSE_PIPELINE_DIR
+        part_folders.verify_pipeline_folder(folder)
+        pipe = StableDiffusionPipeline.from_pretrained(folder, local_files_only=True, use_safetensors=True)
     else:
         dtype = torch.float16 if device.type == "cuda" else torch.float32
         options = dict(dtype=dtype, use_safetensors=True, safety_checker=None, requires_safety_checker=False)
@@ -331,9 +164,6 @@ def generate_by_hand(pipe, prompts: list[str], negative_prompts: list[str] | Non
     Returns images [N, C, H, W] in [-1, 1]. Equals ``pipe(..., output_type="pt")`` (mapped to [-1, 1]) for
     guidance_scale > 1; see ``tests/test_pipeline.py``. For a ``StableDiffusionControlNetPipeline``, ``control``
     images [N, C, H, W] in [0, 1] steer it through ``pipe.controlnet`` (``tests/test_control.py``)."""
-    from .guidance import sample_with_guidance
-    from .text import tokenize
-
     _check_pipe(pipe, ("tokenizer", "text_encoder", "unet", "scheduler", "vae"))
 
     def embed(texts, name):
@@ -361,8 +191,6 @@ def digits_for_pipeline(digits: torch.Tensor, pipe) -> torch.Tensor:
     """MNIST digits [N, 1, 28, 28] in [-1, 1] -> the pipeline's image input: [N, C, S, S] in [0, 1], padded to
     32x32 and resized to the pipeline's resolution, with as many channels as its VAE reads (1 or RGB)."""
     from torch.nn import functional as F
-
-    from .latents import pad_to_32
 
     check_images("digits", digits, size=28, channels=1)
     check_image_range("digits", digits, digits=True)
@@ -395,8 +223,6 @@ def vae_round_trip(pipe, images: torch.Tensor) -> torch.Tensor:
 
 def pipeline_images_to_digits(images: torch.Tensor) -> torch.Tensor:
     """The course pipeline's output [N, 1, 32, 32] in [0, 1] -> digits [N, 1, 28, 28] in [-1, 1] for the classifier."""
-    from .latents import crop_to_28
-
     check_images("images", images, size=32, channels=1)
     check_image_range("images", images, 0.0, 1.0)
     return crop_to_28(images * 2 - 1)

@@ -173,6 +173,6 @@ def q_sample(x0: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor, alp
         raise ValueError(f"timesteps must hold one timestep per image of x0 ({len(x0)}), or one for all, "
                          f"got {len(timesteps)}")
     check_same_shape("noise", noise, "x0", x0)
-    check_image_range("x0", x0, slack=DIFFUSION_SLACK)  # images in [-1, 1] or scaled latents
+    check_image_range("x0", x0, slack=DIFFUSION_SLACK, centred=True)  # [-1, 1] images or scaled latents
     abar = alpha_bar.to(device=x0.device, dtype=x0.dtype)[timesteps].reshape(-1, *([1] * (x0.dim() - 1)))
     return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise

@@ -146,7 +146,8 @@ def _range_fix(low: float, high: float, found_low: float, found_high: float) -> 
 
 
 def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1.0, *,
-                      slack: float | None = None, digits: bool = False, any_noise: bool = False) -> None:
+                      slack: float | None = None, digits: bool = False, any_noise: bool = False,
+                      centred: bool = False) -> None:
     """The values of the image batch ``images`` lie in [low, high] (the course's images: [-1, 1]).
 
     The usual mistake, pixels as floats in 0..255 or images in [0, 1] where [-1, 1] is expected, is refused
@@ -156,13 +157,17 @@ def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1
     ink on a background at ``low``: when no pixel lies below the middle of the range there is no background,
     which for [-1, 1] means the images are in [0, 1]. With ``any_noise`` (figures, which also show x_t with noise
     of any size) only the unmistakable case is refused: no value below ``low`` and values beyond the slack, that
-    is pixels in 0..255. NaN and empty batches are left to other checks.
+    is pixels in 0..255. With ``centred`` (the inputs of a forward process or a loss: images in [-1, 1] or
+    scaled latents, both centred on 0) a batch whose values all lie in [0, 1], not all equal, is refused: images
+    in [0, 1] (a constant batch, such as zeros, is a legitimate test input).
+    NaN and empty batches are left to other checks.
     One pass over the batch (a min and a max); on a GPU that costs one synchronisation."""
     import torch
 
     check_tensor(name, images)
     check_bool("digits", digits)
     check_bool("any_noise", any_noise)
+    check_bool("centred", centred)
     if slack is not None:
         check_number("slack", slack, 0, math.inf)
     if images.numel() == 0 or images.is_complex() or images.device.type == "meta":
@@ -172,10 +177,11 @@ def check_image_range(name: str, images: Any, low: float = -1.0, high: float = 1
         return
     margin = (high - low) / 2 if slack is None else slack
     no_background = digits and found_low >= (low + high) / 2
+    in_unit_range = centred and 0 <= found_low < found_high <= 1
     outside = found_low < low - margin or found_high > high + margin
     if any_noise:
         outside = found_low >= low and found_high > high + margin
-    if outside or no_background:
+    if outside or no_background or in_unit_range:
         raise ValueError(f"{name} must have values in [{low:g}, {high:g}], got values in "
                          f"[{found_low:.4g}, {found_high:.4g}]: {_range_fix(low, high, found_low, found_high)}")
 

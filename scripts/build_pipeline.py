@@ -4,7 +4,7 @@
     python scripts/build_pipeline.py
 
 The folder is the one home of the course's VAE, text encoder, tokenizer and UNet, written there by
-scripts/train_vae.py and scripts/train_text2image.py (``course_utils.pipeline.save_part``). This script
+scripts/train_vae.py and scripts/train_text2image.py (``course_utils.part_folders.save_part``). This script
 adds the two pieces that make it a pipeline, the sampler notebook 06 uses (``scheduler/``) and the index of
 the parts (``model_index.json``, which ``StableDiffusionPipeline.from_pretrained`` reads), each written
 atomically, and refreshes ``checksums.json`` (SHA-256 of every file).
@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import atomic_write, write_json  # noqa: E402
-from course_utils.pipeline import (CHECKSUMS_FILE, COURSE_PIPELINE_DIR, build_course_pipeline,  # noqa: E402
-                                   folder_checksums, save_part)
+from course_utils.part_folders import CHECKSUMS_FILE, COURSE_PIPELINE_DIR, folder_checksums, save_part  # noqa: E402
+from course_utils.pipeline import build_course_pipeline  # noqa: E402
 
 
 def main() -> int:

@@ -39,10 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.captions import NUMBER_WORDS  # noqa: E402
 from course_utils.checkpoints import write_json  # noqa: E402
-from course_utils.control import build_controlnet_pipeline, chamfer_distance, pad_control, skeleton_iou, skeletonize  # noqa: E402
+from course_utils.control import chamfer_distance, pad_control, skeleton_iou, skeletonize  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors, sha256_of  # noqa: E402
 from course_utils.metrics import classify, load_classifier  # noqa: E402
-from course_utils.pipeline import COURSE_CONTROLNET_DIR, pipeline_images_to_digits  # noqa: E402
+from course_utils.part_folders import COURSE_CONTROLNET_DIR  # noqa: E402
+from course_utils.pipeline import build_controlnet_pipeline, pipeline_images_to_digits  # noqa: E402
 from reports import output_path_problem, publish, reproduce_command  # noqa: E402
 from resumable import in_range, integer_in  # noqa: E402
 

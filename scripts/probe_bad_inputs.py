@@ -2,7 +2,7 @@
 """Call every public function of ``course_utils`` with bad inputs, as a careless learner or a hurried
 instructor would, and sort what happens into four classes.
 
-    python scripts/probe_bad_inputs.py                             # 569 cases, about 30 s on one CPU core
+    python scripts/probe_bad_inputs.py                             # 592 cases, about 30 s on one CPU core
     python scripts/probe_bad_inputs.py --module schedules --module flow
 
 It sets ``HF_HUB_OFFLINE=1`` itself (unless already set), so no case reaches the network, and runs torch on
@@ -82,12 +82,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils import (  # noqa: E402
-    captions, checkpoints, control, data, ddpm, flow, guidance, homework, latents, metrics, pipeline, runtime,
-    samplers, schedules, text, unet, validation, viz,
+    captions, checkpoints, control, data, ddpm, flow, guidance, homework, latents, metrics, part_folders, pipeline,
+    runtime, samplers, schedules, text, unet, validation, viz,
 )
 
 MODULES = ("captions", "checkpoints", "control", "data", "ddpm", "flow", "guidance", "homework", "latents",
-           "metrics", "pipeline", "runtime", "samplers", "schedules", "text", "unet", "validation", "viz")
+           "metrics", "part_folders", "pipeline", "runtime", "samplers", "schedules", "text", "unet", "validation",
+           "viz")
 COURSE_DIR = Path(captions.__file__).resolve().parent
 RESULTS_PATH = Path("/tmp/probe_bad_inputs.json")
 CASE_TIMEOUT_S = 30
@@ -288,7 +289,7 @@ class Fixtures:
 
     def pipeline_copy(self, name: str) -> Path:  # a fresh copy of the shipped pipeline folder, to damage
         path = self.tmp / name
-        shutil.copytree(pipeline.COURSE_PIPELINE_DIR, path)
+        shutil.copytree(part_folders.COURSE_PIPELINE_DIR, path)
         return path
 
     @fixture
@@ -436,10 +437,9 @@ def control_cases(f: Fixtures) -> list[Case]:
         case(c.controlnet_loss, "generator=0 (a seed)", lambda: loss(generator=0), "generator"),
         case(c.controlnet_loss, "3 embeddings for 2 latents",
              lambda: loss(embeddings=torch.cat([f.embeds, f.embeds[:1]])), "embeddings"),
-        case(c.build_controlnet_pipeline, "scheduler='ddim' (a name, not a scheduler)",
-             lambda: c.build_controlnet_pipeline(scheduler="ddim"), "scheduler"),
-        case(c.build_controlnet_pipeline, "the UNet as controlnet",
-             lambda: c.build_controlnet_pipeline(controlnet=f.cond_unet), "controlnet"),
+        case(c.check_controlnet, "controlnet=None", lambda: c.check_controlnet("controlnet", None), "controlnet"),
+        case(c.check_controlnet, "the UNet instead of the ControlNet",
+             lambda: c.check_controlnet("controlnet", f.cond_unet), "controlnet"),
     ]
 
 
@@ -503,6 +503,15 @@ def ddpm_cases(f: Fixtures) -> list[Case]:
         case(d.predicted_x0_and_eps, "model_output for 1 image, x_t for 2",
              lambda: d.predicted_x0_and_eps(f.noise[:1], f.digits, 0.5), "model_output"),
         case(d.ddpm_loss, "uint8 x0 in 0..255", lambda: loss(x0=f.digits_uint8), "x0"),
+        case(d.ddpm_loss, "time_sampling='log-normal'", lambda: loss(time_sampling="log-normal"), "time_sampling"),
+        case(d.ddpm_loss, "snr_gamma=0", lambda: loss(snr_gamma=0.0), "gamma"),
+        case(d.training_timesteps, "size='64'", lambda: d.training_timesteps(f.alpha_bar, "64"), "size"),
+        case(d.training_timesteps, "time_sampling='logit-normal' (the flow's)",
+             lambda: d.training_timesteps(f.alpha_bar, 4, time_sampling="logit-normal"), "time_sampling"),
+        case(d.min_snr_weight, "abar_t as a Python list", lambda: d.min_snr_weight([0.5], "epsilon", 5.0), "abar_t"),
+        case(d.min_snr_weight, "gamma=-1", lambda: d.min_snr_weight(f.alpha_bar[:4], "epsilon", -1.0), "gamma"),
+        case(d.min_snr_weight, "prediction_type and gamma swapped",
+             lambda: d.min_snr_weight(f.alpha_bar[:4], 5.0, "epsilon"), "prediction_type"),
         case(d.ddpm_loss, "x0 [N, 28, 28], no channel dim", lambda: loss(x0=f.digits[:, 0]), "x0"),
         case(d.ddpm_loss, "alpha_bar=None", lambda: loss(alpha_bar=None), "alpha_bar"),
         case(d.ddpm_loss, "prediction_type='v'", lambda: loss(prediction_type="v"), "prediction_type"),
@@ -547,6 +556,15 @@ def flow_cases(f: Fixtures) -> list[Case]:
         case(fl.flow_loss, "uint8 x0 in 0..255", lambda: fl.flow_loss(f.tiny, f.digits_uint8), "x0"),
         case(fl.flow_loss, "x0 [N, 28, 28], no channel dim", lambda: fl.flow_loss(f.tiny, f.digits[:, 0]), "x0"),
         case(fl.flow_loss, "model=None", lambda: fl.flow_loss(None, f.digits), "model"),
+        case(fl.flow_loss, "time_sampling='lognormal' (the DDPM's)",
+             lambda: fl.flow_loss(f.tiny, f.digits, time_sampling="lognormal"), "time_sampling"),
+        case(fl.training_sigmas, "size=2.5", lambda: fl.training_sigmas(2.5), "size"),
+        case(fl.training_sigmas, "time_sampling='logit_normal'",
+             lambda: fl.training_sigmas(4, time_sampling="logit_normal"), "time_sampling"),
+        case(fl.velocity_straightness, "one point", lambda: fl.velocity_straightness([f.digits], [1.0]), "trajectory"),
+        case(fl.velocity_straightness, "trajectory=None", lambda: fl.velocity_straightness(None, [1.0]), "trajectory"),
+        case(fl.velocity_straightness, "2 sigmas for 3 points",
+             lambda: fl.velocity_straightness([f.noise, f.noise, f.digits], [1.0, 0.0]), "sigmas"),
         case(fl.shift_sigmas, "shift=0", lambda: fl.shift_sigmas(fl.flow_sigmas(4), 0), "shift"),
         case(fl.shift_sigmas, "shift=True", lambda: fl.shift_sigmas(fl.flow_sigmas(4), True), "shift"),
         case(fl.shift_sigmas, "sigmas as a Python list", lambda: fl.shift_sigmas([1.0, 0.5, 0.0], 3.0), "sigmas"),
@@ -748,6 +766,11 @@ def metrics_cases(f: Fixtures) -> list[Case]:
     mu = lambda n=8: np.zeros(n)  # noqa: E731
     return [
         case(m.classify, "batch_size=0", lambda: m.classify(f.classifier, f.digits, 0), "batch_size"),
+        case(m.read_digits, "classifier=None", lambda: m.read_digits(None, f.digits), "classifier"),
+        case(m.read_digits, "images in 0..255", lambda: m.read_digits(f.classifier, f.digits_255), "images"),
+        case(m.adherence, "digit 10 requested", lambda: m.adherence(f.classifier, f.digits, [1, 10]), "requested"),
+        case(m.adherence, "3 digits for 2 images", lambda: m.adherence(f.classifier, f.digits, [1, 2, 3]), "requested"),
+        case(m.adherence, "digits as floats", lambda: m.adherence(f.classifier, f.digits, [1.0, 2.0]), "requested"),
         case(m.classify, "uint8 images", lambda: m.classify(f.classifier, f.digits_uint8), "images"),
         case(m.classify, "images [N, 28, 28], no channel dim", lambda: m.classify(f.classifier, f.digits[:, 0]), "images"),
         case(m.classify, "images padded to 32x32", lambda: m.classify(f.classifier, latents.pad_to_32(f.digits)),
@@ -791,15 +814,11 @@ def metrics_cases(f: Fixtures) -> list[Case]:
     ]
 
 
-def pipeline_cases(f: Fixtures) -> list[Case]:
-    p = pipeline
-    generate = lambda **kw: p.generate_by_hand(**{"pipe": f.pipe, "prompts": ["a seven", "a two"],  # noqa: E731
-                                                  "num_inference_steps": 2, **kw})
-    cases = [
+def part_folders_cases(f: Fixtures) -> list[Case]:
+    p = part_folders
+    return [
         case(p.rebuild_command, "part=None", lambda: p.rebuild_command(None), "part"),
         case(p.rebuild_command, "part=['vae'] (a list)", lambda: p.rebuild_command(["vae"]), "part"),
-        case(p.build_course_pipeline, "scheduler='ddim' (a name)", lambda: p.build_course_pipeline("ddim"), "scheduler"),
-        case(p.build_course_pipeline, "a TinyUNet as scheduler", lambda: p.build_course_pipeline(f.tiny), "scheduler"),
         case(p.folder_checksums, "a folder that does not exist",
              lambda: p.folder_checksums(f.tmp / "no_such_folder"), "no_such_folder"),
         case(p.folder_checksums, "a file, not a folder", lambda: p.folder_checksums(f.a_file), "folder", "a_file.txt"),
@@ -813,6 +832,20 @@ def pipeline_cases(f: Fixtures) -> list[Case]:
         case(p.save_part, "name=None", lambda: p.save_part(f.tokenizer, None, f.part_dir), "name"),
         case(p.save_part, "folder is a file", lambda: p.save_part(f.tokenizer, "tokenizer", f.a_file), "folder",
              "a_file.txt"),
+    ]
+
+
+def pipeline_cases(f: Fixtures) -> list[Case]:
+    p = pipeline
+    generate = lambda **kw: p.generate_by_hand(**{"pipe": f.pipe, "prompts": ["a seven", "a two"],  # noqa: E731
+                                                  "num_inference_steps": 2, **kw})
+    cases = [
+        case(p.build_course_pipeline, "scheduler='ddim' (a name)", lambda: p.build_course_pipeline("ddim"), "scheduler"),
+        case(p.build_course_pipeline, "a TinyUNet as scheduler", lambda: p.build_course_pipeline(f.tiny), "scheduler"),
+        case(p.build_controlnet_pipeline, "scheduler='ddim' (a name, not a scheduler)",
+             lambda: p.build_controlnet_pipeline(scheduler="ddim"), "scheduler"),
+        case(p.build_controlnet_pipeline, "the UNet as controlnet",
+             lambda: p.build_controlnet_pipeline(controlnet=f.cond_unet), "controlnet"),
         case(p.hub_reachable, "host=None (offline here: never used)", lambda: p.hub_reachable(None), "host"),
         case(p.hub_reachable, "timeout=-1 (offline here: never used)", lambda: p.hub_reachable(timeout=-1), "timeout"),
         case(p.choose_model, "model='' (empty)", lambda: p.choose_model(""), "model"),
@@ -1126,7 +1159,9 @@ def first_day_cases(f: Fixtures) -> list[Case]:
     for function, call, name in images_cases:
         cases.append(case(function, "float images in 0..255", lambda call=call: call(f.digits_255), name,
                           kind="range"))
-    for function, call, name in images_cases[3:9]:  # digit measures, which threshold ink on [-1, 1]
+    # the diffusion inputs (centred: images in [-1, 1] or scaled latents) and the digit measures (which
+    # threshold ink on [-1, 1]) also refuse images in [0, 1]
+    for function, call, name in images_cases[:9]:
         cases.append(case(function, "images in [0, 1], not [-1, 1]", lambda call=call: call(f.digits_01), name,
                           kind="range"))
     cases += [
@@ -1192,7 +1227,7 @@ def first_day_cases(f: Fixtures) -> list[Case]:
         damage(folder)
         return folder
 
-    verify = pipeline.verify_pipeline_folder
+    verify = part_folders.verify_pipeline_folder
     cases += [
         case(verify, "checksums.json not JSON",
              lambda: verify(damaged("not_json", lambda p: (p / "checksums.json").write_text("{ oops")), ("vae",)),

@@ -30,7 +30,7 @@ from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
 from course_utils.guidance import drop_prompts, load_text2image  # noqa: E402
 from course_utils.latents import encode, load_vae  # noqa: E402
-from course_utils.pipeline import COURSE_CONTROLNET_DIR, save_part  # noqa: E402
+from course_utils.part_folders import COURSE_CONTROLNET_DIR, save_part  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.text import tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402

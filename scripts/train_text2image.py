@@ -31,9 +31,9 @@ from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
 from course_utils.guidance import conditional_unet_config, drop_prompts, make_conditional_unet  # noqa: E402
 from course_utils.latents import encode, load_vae  # noqa: E402
+from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas, q_sample  # noqa: E402
 from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_config, tokenize  # noqa: E402
-from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
 from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402

@@ -23,7 +23,7 @@ from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, wri
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.latents import (crop_to_28, latent_scaling_factor, make_vae, pad_to_32, psnr,  # noqa: E402
                                   vae_config, vae_loss)
-from course_utils.pipeline import COURSE_PIPELINE_DIR, save_part  # noqa: E402
+from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
 from resumable import TrainingRun, add_training_arguments, step_generator  # noqa: E402

@@ -7,39 +7,40 @@ import shutil
 
 import pytest
 
-from course_utils import ddpm, pipeline
+from course_utils import control, ddpm, guidance, latents, part_folders, pipeline
 from course_utils.checkpoints import CheckpointError
+from course_utils.data import sha256_of
 
 
 @pytest.fixture
 def shipped_copy(tmp_path, monkeypatch):
     """A copy of the shipped pipeline folder that the checks treat as the shipped one."""
     folder = tmp_path / "course_pipeline"
-    shutil.copytree(pipeline.COURSE_PIPELINE_DIR, folder)
-    monkeypatch.setattr(pipeline, "COURSE_PIPELINE_DIR", folder)
+    shutil.copytree(part_folders.COURSE_PIPELINE_DIR, folder)
+    monkeypatch.setattr(part_folders, "COURSE_PIPELINE_DIR", folder)
     return folder
 
 
 def test_the_shipped_folders_pass():
-    pipeline.verify_pipeline_folder()
-    pipeline.verify_pipeline_folder(pipeline.COURSE_CONTROLNET_DIR, parts=("controlnet",))
+    part_folders.verify_pipeline_folder()
+    part_folders.verify_pipeline_folder(part_folders.COURSE_CONTROLNET_DIR, parts=("controlnet",))
 
 
 @pytest.mark.parametrize("text", ["{ not json", "[1, 2]", '{"vae/config.json": 5}'])
 def test_a_damaged_checksums_file_is_a_course_error(shipped_copy, text):
     (shipped_copy / "checksums.json").write_text(text)
-    with pytest.raises(pipeline.PipelineFilesError, match="checksums.json.*git checkout -- data/"):
-        pipeline.verify_pipeline_folder(shipped_copy, parts=("vae",))
+    with pytest.raises(part_folders.PipelineFilesError, match="checksums.json.*git checkout -- data/"):
+        part_folders.verify_pipeline_folder(shipped_copy, parts=("vae",))
 
 
 def test_a_file_checksums_json_does_not_list_is_refused(shipped_copy):
     (shipped_copy / "tokenizer" / "added_tokens.json").write_text('{"seven": 3}')
-    with pytest.raises(pipeline.PipelineFilesError, match="does not list.*tokenizer/added_tokens.json"):
-        pipeline.verify_pipeline_folder(shipped_copy, parts=("tokenizer", "text_encoder", "unet"))
-    pipeline.verify_pipeline_folder(shipped_copy, parts=("vae",))  # another part: not read, not refused
+    with pytest.raises(part_folders.PipelineFilesError, match="does not list.*tokenizer/added_tokens.json"):
+        part_folders.verify_pipeline_folder(shipped_copy, parts=("tokenizer", "text_encoder", "unet"))
+    part_folders.verify_pipeline_folder(shipped_copy, parts=("vae",))  # another part: not read, not refused
     (shipped_copy / "tokenizer" / "added_tokens.json").unlink()
     (shipped_copy / "tokenizer" / ".tokenizer.json.abc.tmp").write_text("a killed save")  # hidden: never loaded
-    pipeline.verify_pipeline_folder(shipped_copy, parts=("tokenizer",))
+    part_folders.verify_pipeline_folder(shipped_copy, parts=("tokenizer",))
 
 
 def test_an_edited_part_with_its_checksum_updated_is_refused(shipped_copy):
@@ -49,10 +50,23 @@ def test_an_edited_part_with_its_checksum_updated_is_refused(shipped_copy):
     config_file.write_text(json.dumps(config))
     listing = shipped_copy / "checksums.json"
     checksums = json.loads(listing.read_text())
-    checksums["vae/config.json"] = pipeline.sha256_of(config_file)
+    checksums["vae/config.json"] = sha256_of(config_file)
     listing.write_text(json.dumps(checksums))
-    with pytest.raises(pipeline.PipelineFilesError, match="vae/config.json.*differ from.*data/vae_mnist.json"):
-        pipeline.verify_pipeline_folder(shipped_copy, parts=("vae",))
+    with pytest.raises(part_folders.PipelineFilesError, match="vae/config.json.*differ from.*data/vae_mnist.json"):
+        part_folders.verify_pipeline_folder(shipped_copy, parts=("vae",))
+
+
+def test_the_loaders_check_the_folder_named_when_they_are_called(tmp_path, monkeypatch):
+    """Every loader reads ``part_folders.COURSE_PIPELINE_DIR`` / ``COURSE_CONTROLNET_DIR`` when it is called, not a
+    copy of the path bound at import: pointed at folders that do not exist, each one refuses, naming that folder."""
+    monkeypatch.setattr(part_folders, "COURSE_PIPELINE_DIR", tmp_path / "moved_pipeline")
+    monkeypatch.setattr(part_folders, "COURSE_CONTROLNET_DIR", tmp_path / "moved_controlnet")
+    loaders = [(latents.load_vae, "moved_pipeline"), (guidance.load_text2image, "moved_pipeline"),
+               (pipeline.load_pipeline, "moved_pipeline"), (pipeline.build_course_pipeline, "moved_pipeline"),
+               (control.load_controlnet, "moved_controlnet"), (pipeline.build_controlnet_pipeline, "moved_pipeline")]
+    for load, folder in loaders:
+        with pytest.raises(part_folders.PipelineFilesError, match=folder):
+            load()
 
 
 def test_a_damaged_manifest_is_a_checkpoint_error_naming_it(tmp_path, monkeypatch):

@@ -96,10 +96,7 @@ WRONG_TYPES = {
                                                      "conditioning_scale"),
     "controlnet_loss generator=0": (lambda e: loss(e, generator=0), "generator"),
     "controlnet_loss alpha_bar=None": (lambda e: loss(e, alpha_bar=None), "alpha_bar"),
-    "build_controlnet_pipeline scheduler='ddim'": (lambda e: control.build_controlnet_pipeline(scheduler="ddim"),
-                                                   "scheduler"),
-    "build_controlnet_pipeline the UNet as controlnet": (
-        lambda e: control.build_controlnet_pipeline(controlnet=e.unet), "controlnet"),
+    "check_controlnet the UNet": (lambda e: control.check_controlnet("controlnet", e.unet), "controlnet"),
 }
 
 

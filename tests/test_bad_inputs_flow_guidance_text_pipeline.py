@@ -1,12 +1,12 @@
-"""Bad input to course_utils.flow, .guidance, .text and .pipeline: a ValueError or TypeError whose message names
-the parameter, before any work is done (never a raw error from inside torch, diffusers or transformers, never a
-silently wrong result). One table per kind of mistake: wrong types, out-of-range numbers, wrong shapes, bad
-names and files. Each row: the call, the exception, and a pattern the message must match (the parameter's name)."""
+"""Bad input to course_utils.flow, .guidance, .text, .part_folders and .pipeline: a ValueError or TypeError whose
+message names the parameter, before any work is done (never a raw error from inside torch, diffusers or
+transformers, never a silently wrong result). One table per kind of mistake: wrong types, out-of-range numbers,
+wrong shapes, bad names and files. Each row: the call, the exception, and a pattern the message must match (the parameter's name)."""
 import numpy as np
 import pytest
 import torch
 
-from course_utils import flow, guidance, latents, pipeline, text
+from course_utils import flow, guidance, latents, part_folders, pipeline, text
 from course_utils.samplers import make_scheduler
 from course_utils.unet import TinyUNet
 
@@ -68,11 +68,13 @@ WRONG_TYPES = [
     (lambda p: text.text_encoder_config(None), TypeError, "tokenizer"),
     (lambda p: text.tokenize(None, ["a seven"]), TypeError, "tokenizer"),
     (lambda p: text.check_prompts(p["pipe"].tokenizer, [None]), TypeError, r"prompts\[0\]"),
-    (lambda p: pipeline.rebuild_command(None), TypeError, "part"),
+    (lambda p: part_folders.rebuild_command(None), TypeError, "part"),
     (lambda p: pipeline.build_course_pipeline("ddim"), TypeError, "scheduler"),
-    (lambda p: pipeline.verify_pipeline_folder(parts="vae"), TypeError, "parts"),
-    (lambda p: pipeline.save_part(None, "vae", p["folder"]), TypeError, "part"),
-    (lambda p: pipeline.save_part(p["pipe"].tokenizer, None, p["folder"]), TypeError, "name"),
+    (lambda p: pipeline.build_controlnet_pipeline(scheduler="ddim"), TypeError, "scheduler"),
+    (lambda p: pipeline.build_controlnet_pipeline(controlnet=p["pipe"].unet), TypeError, "controlnet"),
+    (lambda p: part_folders.verify_pipeline_folder(parts="vae"), TypeError, "parts"),
+    (lambda p: part_folders.save_part(None, "vae", p["folder"]), TypeError, "part"),
+    (lambda p: part_folders.save_part(p["pipe"].tokenizer, None, p["folder"]), TypeError, "name"),
     (lambda p: pipeline.hub_reachable(None), TypeError, "host"),
     (lambda p: pipeline.choose_model(None), TypeError, "model"),
     (lambda p: pipeline.model_source(None), TypeError, "model"),
@@ -122,7 +124,7 @@ WRONG_SHAPES = [
 BAD_NAMES = [
     (lambda p: flow.load_flow("ddpm_mnist"), ValueError, "name.*flow_mnist"),
     (lambda p: guidance.latent_scheduler(timestep_spacing="trailng"), ValueError, "timestep_spacing"),
-    (lambda p: pipeline.verify_pipeline_folder(parts=("vea",)), ValueError, "parts"),
+    (lambda p: part_folders.verify_pipeline_folder(parts=("vea",)), ValueError, "parts"),
     (lambda p: pipeline.choose_model("Course"), ValueError, "model.*did you mean 'course'"),
     (lambda p: pipeline.model_source(""), ValueError, "model"),
     (lambda p: pipeline.load_pipeline("corse"), ValueError, "model.*'corse'"),
@@ -160,8 +162,8 @@ def test_bad_folders_are_refused_naming_the_folder(parts, tmp_path):
     a_file = tmp_path / "a_file.txt"
     a_file.write_text("not a folder")
     with pytest.raises(FileNotFoundError, match="no_such_folder"):
-        pipeline.folder_checksums(tmp_path / "no_such_folder")
+        part_folders.folder_checksums(tmp_path / "no_such_folder")
     with pytest.raises(ValueError, match="folder"):
-        pipeline.folder_checksums(a_file)
+        part_folders.folder_checksums(a_file)
     with pytest.raises(ValueError, match="folder"):
-        pipeline.save_part(parts["pipe"].tokenizer, "tokenizer", a_file)
+        part_folders.save_part(parts["pipe"].tokenizer, "tokenizer", a_file)

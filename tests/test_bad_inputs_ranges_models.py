@@ -40,6 +40,10 @@ WRONG_RANGE = {  # call -> the parameter named, the fix the message gives
     "flow_loss(x0 in 0..255)": (lambda: flow.flow_loss(MODEL, PIXELS_0_255), "x0", "divide by 127.5"),
     "q_sample(x0 in 0..255)": (lambda: schedules.q_sample(PIXELS_0_255, torch.tensor([5, 9]), digits(), ALPHA_BAR),
                                "x0", "divide by 127.5"),
+    "ddpm_loss(x0 in [0, 1])": (lambda: ddpm.ddpm_loss(MODEL, PIXELS_0_1, ALPHA_BAR), "x0", "multiply by 2"),
+    "flow_loss(x0 in [0, 1])": (lambda: flow.flow_loss(MODEL, PIXELS_0_1), "x0", "multiply by 2"),
+    "q_sample(x0 in [0, 1])": (lambda: schedules.q_sample(PIXELS_0_1, torch.tensor([5, 9]), digits(), ALPHA_BAR),
+                               "x0", "multiply by 2"),
     "measure_attributes(0..255)": (lambda: captions.measure_attributes(PIXELS_0_255), "images", "divide by 127.5"),
     "measure_attributes([0, 1])": (lambda: captions.measure_attributes(PIXELS_0_1), "images", "multiply by 2"),
     "digit_controls(0..255)": (lambda: control.digit_controls(PIXELS_0_255), "digits", "divide by 127.5"),
@@ -78,6 +82,8 @@ def test_legitimate_values_just_outside_the_range_are_accepted():
     viz.image_grid(noisy)  # x_t at t = T is noise: figures show it
     viz.image_grid(digits() + 10 * torch.randn(2, 1, 28, 28))  # notebook 01 allows NOISE_STD up to 10
     ddpm.ddpm_loss(TinyUNet((8, 16), image_channels=4), 5.5 * torch.ones(2, 4, 8, 8), ALPHA_BAR)  # scaled latents
+    schedules.q_sample(torch.zeros(2, 1, 28, 28), torch.tensor([5, 9]), digits(), ALPHA_BAR)  # constant: not [0, 1]
+    flow.flow_loss(MODEL, 0.5 * torch.randn(2, 1, 28, 28))  # centred values inside [-1, 1]
 
 
 # ----------------------------------------------------------------------------------------------------------------

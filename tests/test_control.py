@@ -16,7 +16,7 @@ from skimage.morphology import thin
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import train_controlnet  # noqa: E402
 
-from course_utils import control, pipeline  # noqa: E402
+from course_utils import control, part_folders, pipeline  # noqa: E402
 from course_utils.data import mnist_tensors  # noqa: E402
 from course_utils.guidance import embed_prompts, load_text2image, sample_with_guidance  # noqa: E402
 
@@ -119,7 +119,7 @@ def test_untrained_controlnet_changes_nothing(course_parts, test_digits):
     _, _, unet, _ = course_parts
     controls = control.digit_controls(test_digits[0][:4])
     settings = dict(num_inference_steps=5, guidance_scale=4.0, output_type="pt")
-    with_control = control.build_controlnet_pipeline(control.make_controlnet(unet))(
+    with_control = pipeline.build_controlnet_pipeline(control.make_controlnet(unet))(
         ["a three"] * 4, image=controls, generator=torch.Generator().manual_seed(1), **settings).images
     plain = pipeline.build_course_pipeline()
     plain.set_progress_bar_config(disable=True)
@@ -129,7 +129,7 @@ def test_untrained_controlnet_changes_nothing(course_parts, test_digits):
 
 @pytest.fixture(scope="module")
 def controlnet_pipe():
-    return control.build_controlnet_pipeline()
+    return pipeline.build_controlnet_pipeline()
 
 
 def test_hand_written_loop_equals_the_controlnet_pipeline(controlnet_pipe, test_digits):
@@ -179,14 +179,14 @@ def test_pipeline_saves_and_loads_offline(controlnet_pipe, tmp_path, test_digits
 
 def test_damaged_controlnet_names_its_rebuild_command(tmp_path, monkeypatch):
     copy = tmp_path / "course_controlnet"
-    shutil.copytree(pipeline.COURSE_CONTROLNET_DIR, copy)
-    monkeypatch.setattr(pipeline, "COURSE_CONTROLNET_DIR", copy)
+    shutil.copytree(part_folders.COURSE_CONTROLNET_DIR, copy)
+    monkeypatch.setattr(part_folders, "COURSE_CONTROLNET_DIR", copy)
     weights = copy / "controlnet" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    with pytest.raises(pipeline.PipelineFilesError, match="train_controlnet.py"):
+    with pytest.raises(part_folders.PipelineFilesError, match="train_controlnet.py"):
         control.load_controlnet()
-    (copy / pipeline.CHECKSUMS_FILE).unlink()
-    with pytest.raises(pipeline.PipelineFilesError, match="train_controlnet.py"):
+    (copy / part_folders.CHECKSUMS_FILE).unlink()
+    with pytest.raises(part_folders.PipelineFilesError, match="train_controlnet.py"):
         control.load_controlnet()
 
 
@@ -223,4 +223,4 @@ def test_train_controlnet_resumes_to_identical_weights(tmp_path, monkeypatch):
     assert (straight / weights).read_bytes() == (resumed / weights).read_bytes()
     manifest = json.loads((resumed.parent / "m.json").read_text())
     assert manifest["steps"] == 4 and manifest["command"].startswith("python scripts/train_controlnet.py --steps 4")
-    assert json.loads((resumed / pipeline.CHECKSUMS_FILE).read_text()) == pipeline.folder_checksums(resumed)
+    assert json.loads((resumed / part_folders.CHECKSUMS_FILE).read_text()) == part_folders.folder_checksums(resumed)

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from course_utils import latents
+from course_utils import latents, part_folders
 from course_utils.checkpoints import load_manifest
 from course_utils.data import DATA_DIR, mnist_tensors
 
@@ -70,18 +70,16 @@ def test_shipped_vae_reconstructs_test_digits():
 def test_missing_vae_names_the_rebuild_command(tmp_path, monkeypatch):
     import shutil
 
-    from course_utils import pipeline
     copy = tmp_path / "course_pipeline"
-    shutil.copytree(pipeline.COURSE_PIPELINE_DIR, copy)
+    shutil.copytree(part_folders.COURSE_PIPELINE_DIR, copy)
     (copy / "vae" / "diffusion_pytorch_model.safetensors").unlink()
-    monkeypatch.setattr(pipeline, "COURSE_PIPELINE_DIR", copy)
-    with pytest.raises(pipeline.PipelineFilesError, match=r"vae/diffusion_pytorch_model.safetensors.*scripts/train_vae.py --steps 3000"):
+    monkeypatch.setattr(part_folders, "COURSE_PIPELINE_DIR", copy)
+    with pytest.raises(part_folders.PipelineFilesError, match=r"vae/diffusion_pytorch_model.safetensors.*scripts/train_vae.py --steps 3000"):
         latents.load_vae()
 
 
 def test_vae_record_matches_the_shipped_files():
     """data/vae_mnist.json records the checksums of the files the VAE is loaded from."""
-    from course_utils import pipeline
-    listed = json.loads((pipeline.COURSE_PIPELINE_DIR / pipeline.CHECKSUMS_FILE).read_text())
+    listed = json.loads((part_folders.COURSE_PIPELINE_DIR / part_folders.CHECKSUMS_FILE).read_text())
     record = load_manifest(DATA_DIR / "vae_mnist.json")["files"]
     assert record and all(listed[name] == sha for name, sha in record.items())

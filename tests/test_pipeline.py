@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from course_utils import pipeline
+from course_utils import part_folders, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_bundled_pipeline_loads_offline_with_course_parts(course_pipe):
     assert course_pipe.unet.config.sample_size == 8 and course_pipe.vae.config.latent_channels == 4
     assert course_pipe.vae.config.scaling_factor == pytest.approx(1.162, abs=0.01)
     # the UNet is stored in float16 (half the tree) and computed in float32, like every other part on a CPU
-    stored = (pipeline.COURSE_PIPELINE_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    stored = (part_folders.COURSE_PIPELINE_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
     assert stored < 2.1 * sum(p.numel() for p in course_pipe.unet.parameters())
     assert {part.dtype for part in (course_pipe.unet, course_pipe.vae, course_pipe.text_encoder)} == {torch.float32}
 
@@ -40,16 +40,16 @@ def test_manual_loop_equals_the_pipeline(course_pipe):
 
 def test_corrupt_pipeline_folder_names_the_rebuild_command(tmp_path, monkeypatch):
     copy = tmp_path / "course_pipeline"
-    shutil.copytree(pipeline.COURSE_PIPELINE_DIR, copy)
-    pipeline.verify_pipeline_folder(copy)
+    shutil.copytree(part_folders.COURSE_PIPELINE_DIR, copy)
+    part_folders.verify_pipeline_folder(copy)
     with open(copy / "unet" / "diffusion_pytorch_model.safetensors", "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01\x02")
-    with pytest.raises(pipeline.PipelineFilesError, match="scripts/train_text2image.py --steps"):
-        pipeline.verify_pipeline_folder(copy)
-    (copy / pipeline.CHECKSUMS_FILE).unlink()
-    with pytest.raises(pipeline.PipelineFilesError, match="missing"):
-        pipeline.verify_pipeline_folder(copy)
+    with pytest.raises(part_folders.PipelineFilesError, match="scripts/train_text2image.py --steps"):
+        part_folders.verify_pipeline_folder(copy)
+    (copy / part_folders.CHECKSUMS_FILE).unlink()
+    with pytest.raises(part_folders.PipelineFilesError, match="missing"):
+        part_folders.verify_pipeline_folder(copy)
 
 
 def test_choose_model_stays_offline_when_told(monkeypatch):
