@@ -3,9 +3,11 @@
 
     python scripts/benchmark_samplers.py --threads 2                     # the full table, 1,000 samples per run
     python scripts/benchmark_samplers.py --num-samples 200 --samplers ddim unipc --steps 5 10
+    python scripts/benchmark_samplers.py --samplers dpm_solver++/unclipped ddim/leading --steps 10 20 --ddpm-steps 0
 
 Runs each sampler of ``course_utils.samplers.make_scheduler`` at each step count (default 5, 10, 20, 50, 100,
-plus DDPM with 1,000 steps) on ``--num-samples`` digits, and measures them against a fixed set of real MNIST
+plus DDPM with 1,000 steps), or a variant of one (``VARIANTS``: one setting changed, such as no clipping of
+x0-hat or "leading" timesteps), on ``--num-samples`` digits, and measures them against a fixed set of real MNIST
 test digits of the same size, next to the data floor (FID of real against real digits at that size).
 
 Writes ``docs/sampler_table.json`` (every measured number, with the settings and the checkpoint's SHA-256)
@@ -36,6 +38,23 @@ from resumable import integer_in  # noqa: E402
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
 KARRAS = ("euler_karras", "heun_karras")
+# Variants of the samplers (sampler, make_scheduler settings), each changing one choice of make_scheduler, to
+# measure what that choice is worth. DDIM with eta = 1 is not among them: it is the "ddpm" sampler itself
+# (Song et al. 2021, section 4.1: eta = 1 gives DDPM's posterior variance, diffusers' "fixed_small").
+VARIANTS = {
+    "ddpm/leading": ("ddpm", {"timestep_spacing": "leading"}),  # first step t = 1000 - 1000/N, not 999
+    "ddim/leading": ("ddim", {"timestep_spacing": "leading"}),
+    "dpm_solver++/unclipped": ("dpm_solver++", {"clip": False}),  # no thresholding of x0-hat
+    "dpm_solver++/last-at-sigma-min": ("dpm_solver++", {"final_sigmas_type": "sigma_min"}),  # stops short of 0
+    "dpm_solver++/sde": ("dpm_solver++", {"algorithm_type": "sde-dpmsolver++"}),  # Lu et al. 2022, eq. 9 SDE
+    "unipc/unclipped": ("unipc", {"clip": False}),
+}
+
+
+def scheduler_for(name: str, prediction_type: str):
+    """The scheduler of a sampler of ``SAMPLERS`` or of a variant of ``VARIANTS``."""
+    sampler, settings = VARIANTS.get(name, (name, {}))
+    return make_scheduler(sampler, prediction_type=prediction_type, **settings)
 
 
 def parse_args(argv=None):
@@ -43,10 +62,11 @@ def parse_args(argv=None):
     parser.add_argument("--num-samples", type=integer_in(2, 5000), default=1000,
                         help="digits per run (2 to 5000, default 1000)")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), metavar="NAME",
-                        help=f"samplers to run (default all: {' '.join(SAMPLERS)})")
+                        help=f"samplers to run (default all: {' '.join(SAMPLERS)}), or variants of them: "
+                             f"{' '.join(VARIANTS)}")
     parser.add_argument("--steps", nargs="+", type=integer_in(1, 1000), default=DEFAULT_STEPS,
                         help="step counts (default 5 10 20 50 100)")
-    parser.add_argument("--ddpm-steps", type=integer_in(1, 1000), default=1000,
+    parser.add_argument("--ddpm-steps", type=integer_in(0, 1000), default=1000,
                         help="one extra DDPM run with this many steps, the reference (default 1000; 0: none)")
     parser.add_argument("--threads", type=integer_in(1, 256), default=2, help="CPU threads (default 2)")
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250, help="images per network call (default 250)")
@@ -60,9 +80,10 @@ def parse_args(argv=None):
             parser.error(output_path_problem(option, output))
     if not 2 <= args.num_samples <= 5000:
         parser.error(f"--num-samples must be in [2, 5000], got {args.num_samples}")
-    unknown = [name for name in args.samplers if name not in SAMPLERS]
+    unknown = [name for name in args.samplers if name not in SAMPLERS and name not in VARIANTS]
     if unknown:
-        parser.error(f"--samplers must be drawn from {' '.join(SAMPLERS)}, got {' '.join(unknown)}")
+        parser.error(f"--samplers must be drawn from {' '.join(SAMPLERS)} or the variants {' '.join(VARIANTS)}, "
+                     f"got {' '.join(unknown)}")
     if any(not 1 <= steps <= 1000 for steps in args.steps) or not 0 <= args.ddpm_steps <= 1000:
         parser.error(f"--steps and --ddpm-steps must be in [1, 1000] (--ddpm-steps 0: none), got {args.steps}, {args.ddpm_steps}")
     if any(name in KARRAS for name in args.samplers) and min(args.steps) < 2:
@@ -86,7 +107,7 @@ def run_key(name: str, steps: int) -> str:
 def warm_up(model, names, args) -> None:
     """Import every scheduler and run the network once, so that the first timed run pays no start-up cost."""
     for name in set(names):
-        make_scheduler(name)
+        scheduler_for(name, "epsilon")
     with torch.no_grad():
         model(torch.randn(min(args.batch_size, args.num_samples), 1, 28, 28), torch.tensor([500]))
 
@@ -97,7 +118,7 @@ def measure(model, prediction_type: str, classifier, reference, name: str, steps
     batches, nfe, started = [], 0, time.perf_counter()
     for start in tqdm(range(0, args.num_samples, args.batch_size), desc=f"{name} {steps} steps", leave=False):
         count = min(args.batch_size, args.num_samples - start)
-        scheduler = make_scheduler(name, prediction_type=prediction_type)
+        scheduler = scheduler_for(name, prediction_type)
         images, nfe = sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
         batches.append(images)
     seconds = time.perf_counter() - started
@@ -127,7 +148,7 @@ def markdown_table(table: dict) -> str:
         "| sampler | steps | NFE | MNIST FID | confident share | ms / image |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    order = {name: i for i, name in enumerate(SAMPLERS)}
+    order = {name: i for i, name in enumerate((*SAMPLERS, *VARIANTS))}
     for run in sorted(table["runs"].values(), key=lambda r: (order[r["sampler"]], r["steps"])):
         lines.append(f"| {run['sampler']} | {run['steps']} | {run['nfe']} | {run['mnist_fid']:.2f} | "
                      f"{run['confident_share']:.3f} | {run['ms_per_image']:.1f} |")
