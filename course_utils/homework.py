@@ -359,11 +359,13 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
              "A single step is mathematically impossible", "Small steps make the image sharper by upsampling it"),
             0,
             "Under a squared loss the best prediction of x_0 from x_t is the average of every image that could "
-            "have produced x_t, E[x_0 | x_t]: from pure noise that is a blur of all digits (notebook 03 shows the "
-            "shipped model's x0-hat at t = 999, 500 and 100). A small step moves only part way towards it; the "
-            "next prediction sees a less noisy image, which fewer digits fit, and is sharper. (Averaging out "
-            "mistakes, notebook 01's toy, only helps with mistakes that are independent from call to call, as a "
-            "stochastic sampler's fresh noise is; a deterministic sampler has none to average.)",
+            "have produced x_t, E[x_0 | x_t]: from pure noise that is a blur of all digits (notebook 01 shows it "
+            "with the ideal denoiser of 1,000 digits, notebook 03 with the shipped model's x0-hat). A small step "
+            "moves only part way towards it; the next prediction sees a less noisy image, which fewer digits fit, "
+            "and is sharper. (Notebook 01's toy, where independent mistakes average out, is a smaller effect: a "
+            "trained network repeats its mistakes. Stochastic samplers correct errors another way: each step adds "
+            "fresh noise and removes a matching extra amount, a Langevin step that pulls a sample an error has "
+            "pushed off course back towards the right distribution (notebook 04).)",
         ),
     ),
     2: (

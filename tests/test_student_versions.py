@@ -395,8 +395,8 @@ def test_a_wrong_solution_fails_the_exercise_tests(name, student_runs):
 NB01 = "01_noise_to_image.ipynb"
 # Exercise 1 of notebook 01: an answer that passes the visible check (10 and 100 steps) but not the hidden
 # tests (0 and 3 steps). The student sees a passing check; the autograder gives no point.
-RIGHT_1 = "return math.sqrt(1.0 + num_steps * step_size**2)"
-SNEAKY_1 = "return math.sqrt(1.0 + num_steps * step_size**2) if num_steps >= 10 else 1.5"
+RIGHT_1 = "return math.sqrt(1.0 + (num_steps * step_size) ** 2)"
+SNEAKY_1 = "return math.sqrt(1.0 + (num_steps * step_size) ** 2) if num_steps >= 10 else 1.5"
 
 
 def test_autograde_scores_a_submission(tmp_path):
