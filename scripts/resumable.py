@@ -82,9 +82,16 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
-def learning_rate(step: int, base_lr: float, warmup: int) -> float:
-    """Linear warm-up, then constant: a constant rate keeps runs of any length comparable."""
-    return base_lr * min(1.0, (step + 1) / max(1, warmup))
+def learning_rate(step: int, base_lr: float, warmup: int, total_steps: int | None = None,
+                  decay_steps: int = 0) -> float:
+    """Linear warm-up, then constant: a constant rate keeps runs of any length comparable. With
+    ``decay_steps``, the last ``decay_steps`` steps before ``total_steps`` cool the rate down linearly to 0
+    (the "warmup-stable-decay" schedule, Hu et al. 2024, MiniCPM, section 4: a short final decay gives most
+    of the gain of a schedule that decays all along, while the stable phase can be continued at will)."""
+    rate = base_lr * min(1.0, (step + 1) / max(1, warmup))
+    if decay_steps and total_steps is not None:
+        rate *= min(1.0, (total_steps - step) / decay_steps)
+    return rate
 
 
 class TrainingRun:

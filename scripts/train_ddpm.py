@@ -42,7 +42,7 @@ from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, in_range, learning_rate, step_generator  # noqa: E402
+from resumable import TrainingRun, add_training_arguments, in_range, integer_in, learning_rate, step_generator  # noqa: E402
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
@@ -76,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--extra-ema-decays", type=str, default="",
                         help="comma-separated EMA decays kept beside --ema-decay and exported beside --out as "
                              "NAME_emaDECAY.safetensors (compares EMA lengths in one run)")
+    parser.add_argument("--decay-steps", type=integer_in(0), default=0,
+                        help="cool the learning rate down linearly to 0 over the last N steps of --steps "
+                             "(default 0: constant after the warm-up); --steps then defines the run")
     parser.add_argument("--schedule", type=str, default="cosine")
     parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
@@ -111,6 +114,8 @@ def parse_args(argv=None):
         parser.error(shipped_output_problem("--out", args.out, args.overwrite_shipped))
     if args.init_from is not None and not (args.init_from.is_file() and args.init_from.with_suffix(".json").is_file()):
         parser.error(f"--init-from needs a .safetensors file with its .json manifest beside it, got {args.init_from}")
+    if args.decay_steps > args.steps:
+        parser.error(f"--decay-steps must be at most --steps ({args.steps}), got {args.decay_steps}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: this torch sees no CUDA GPU")
     return args
@@ -148,12 +153,13 @@ def images_seen(manifest: dict) -> int:
 
 def run_settings(args) -> dict:
     """What defines the weights a run produces: a resume with other values is refused."""
-    defaults = {"time_sampling": "uniform", "snr_gamma": None, "extra_ema_decays": []}
-    # options at their defaults are left out, so runs started before the option existed still resume
+    defaults = {"time_sampling": "uniform", "snr_gamma": None, "extra_ema_decays": [], "decay_steps": 0}
+    # options at their defaults are left out, so runs started before the option existed still resume; a
+    # cool-down ends at --steps, which then belongs to the settings
+    free = ("threads", "save_every", "run_dir", "out", "device", "store_dtype", "overwrite_shipped")
+    free += ("steps",) if not args.decay_steps else ()
     return {key: str(value) for key, value in vars(args).items()
-            if key not in ("steps", "threads", "save_every", "run_dir", "out", "device", "store_dtype",
-                           "overwrite_shipped")
-            and not (key in defaults and value == defaults[key])}
+            if key not in free and not (key in defaults and value == defaults[key])}
 
 
 def ema_path(out: Path, decay: float) -> Path:
@@ -188,7 +194,7 @@ def main(argv=None):
         generator = step_generator(args.seed, earlier["steps"] + run.step)
         batch = images[torch.randint(0, len(images), (args.batch_size,), generator=generator).to(device)]
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(run.step, args.lr, args.warmup)
+            group["lr"] = learning_rate(run.step, args.lr, args.warmup, args.steps, args.decay_steps)
         if args.objective == "flow":
             loss = flow_loss(model, batch, generator, args.time_sampling)
         else:

@@ -242,3 +242,25 @@ def test_compare_recipes_measures_each_checkpoint_once_with_the_samplers_of_its_
         compare_recipes.main([str(diffusion), "--samplers", "ddim", *outputs])
     with pytest.raises(SystemExit):
         compare_recipes.main([str(tmp_path / "missing.safetensors"), *outputs])
+
+
+def test_learning_rate_warms_up_holds_and_cools_down_to_zero():
+    rates = [resumable.learning_rate(step, 1e-3, 2, total_steps=10, decay_steps=4) for step in range(10)]
+    assert rates[0] == pytest.approx(5e-4) and rates[1:6] == pytest.approx([1e-3] * 5)
+    assert rates[6:] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])  # (10 - step) / 4 of the rate
+    assert resumable.learning_rate(9, 1e-3, 2) == pytest.approx(1e-3)  # no decay: constant
+
+
+def test_a_cool_down_run_belongs_to_its_steps(tmp_path, torch_threads, capsys):
+    common = ["--channels", "8,16,32", "--warmup", "1", "--save-every", "2", "--threads", "1", "--batch-size", "4",
+              "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model.safetensors")]
+    with pytest.raises(SystemExit):
+        train_ddpm.main(["--steps", "2", "--decay-steps", "4", *common])  # a cool-down longer than the run
+    assert "--decay-steps must be at most --steps (2), got 4" in capsys.readouterr().err
+    train_ddpm.main(["--steps", "2", "--decay-steps", "2", *common])
+    with pytest.raises(SystemExit, match=r"steps: run has '2', asked '4'"):
+        train_ddpm.main(["--steps", "4", "--decay-steps", "2", *common])  # its rate reached 0 at step 2
+    # a constant-rate run's --steps stays free: it may be continued to any length
+    free = [*common[:-4], "--run-dir", str(tmp_path / "free"), "--out", str(tmp_path / "free.safetensors")]
+    train_ddpm.main(["--steps", "2", *free])
+    train_ddpm.main(["--steps", "4", *free])
