@@ -86,8 +86,9 @@ def learning_rate(step: int, base_lr: float, warmup: int, total_steps: int | Non
                   decay_steps: int = 0) -> float:
     """Linear warm-up, then constant: a constant rate keeps runs of any length comparable. With
     ``decay_steps``, the last ``decay_steps`` steps before ``total_steps`` cool the rate down linearly to 0
-    (the "warmup-stable-decay" schedule, Hu et al. 2024, MiniCPM, section 4: a short final decay gives most
-    of the gain of a schedule that decays all along, while the stable phase can be continued at will)."""
+    (the "warmup-stable-decay" schedule of Hu et al. 2024, MiniCPM, https://arxiv.org/abs/2404.06395: a
+    final decay over about a tenth of training reaches the loss of a schedule that decays all along, while
+    the constant phase can be continued at will; they decay exponentially, the course linearly)."""
     rate = base_lr * min(1.0, (step + 1) / max(1, warmup))
     if decay_steps and total_steps is not None:
         rate *= min(1.0, (total_steps - step) / decay_steps)
