@@ -210,12 +210,15 @@ def straightness(trajectory: list[torch.Tensor]) -> torch.Tensor:
 
 
 def velocity_straightness(trajectory: list[torch.Tensor], sigmas) -> torch.Tensor:
-    """Per image: Liu et al.'s straightness of a sampled path, relative to its chord (0 = a straight line
+    """Per image: a normalised version of Liu et al.'s straightness of a sampled path (0 = a straight line
     walked at constant speed, which one Euler step would follow exactly).
 
-    Rectified flow (Liu et al. 2022, https://arxiv.org/abs/2209.03003, their "straightness") defines
-    S = int_0^1 || (x_1 - x_0) - dx/dsigma ||^2 dsigma; on the sampled grid, with the chord velocity
-    c = (x_last - x_first) / (sigma_last - sigma_first),
+    Rectified flow (Liu et al. 2022, https://arxiv.org/abs/2209.03003, "Reflow, straightening, fast
+    simulation") measures a process Z by
+    S(Z) = int_0^1 E || (Z_1 - Z_0) - dZ_t/dt ||^2 dt: the velocity's squared distance from the path's own chord,
+    unnormalised, so it grows with the size of the data and the length of the path. Here it is divided by the
+    squared chord velocity ||c||^2, c = (x_last - x_first) / (sigma_last - sigma_first), per image, and taken on
+    the sampled grid:
 
         S = sum_i |sigma_{i+1} - sigma_i| || (x_{i+1} - x_i) / (sigma_{i+1} - sigma_i) - c ||^2 / ||c||^2.
 
@@ -251,6 +254,15 @@ def ideal_velocity(x: torch.Tensor, sigma: float, data: torch.Tensor) -> torch.T
     return (x - weights @ data) / sigma
 
 
+def ddpm_sigma(abar_t: torch.Tensor | float) -> torch.Tensor:
+    """The straight path's noise level of a DDPM level: sigma = s / (a + s), a = sqrt(abar_t), s = sqrt(1 - abar_t)
+    (:func:`flow_coordinates`). abar_t = 1 (the clean image) gives 0, abar_t = 0 (pure noise) gives 1."""
+    _check_level("abar_t", abar_t, floating=True)
+    abar_t = abar_t if torch.is_tensor(abar_t) else torch.tensor(float(abar_t))
+    a, s = abar_t.sqrt(), (1 - abar_t).sqrt()
+    return s / (a + s)
+
+
 def flow_coordinates(x_t: torch.Tensor, abar_t: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
     """A DDPM point x_t = a x_0 + s eps (a = sqrt(abar_t), s = sqrt(1 - abar_t)) seen on the straight path:
     y = x_t / (a + s) = (1 - sigma) x_0 + sigma eps with sigma = s / (a + s). Returns ``(y, sigma)``.
@@ -262,7 +274,7 @@ def flow_coordinates(x_t: torch.Tensor, abar_t: torch.Tensor | float) -> tuple[t
     _check_level("abar_t", abar_t, x_t.shape[0], floating=True)
     abar_t = torch.as_tensor(abar_t, dtype=x_t.dtype, device=x_t.device)
     a, s = abar_t.sqrt(), (1 - abar_t).sqrt()
-    return x_t / _per_image(a + s, x_t), s / (a + s)
+    return x_t / _per_image(a + s, x_t), ddpm_sigma(abar_t)
 
 
 def ddpm_velocity(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: torch.Tensor | float,

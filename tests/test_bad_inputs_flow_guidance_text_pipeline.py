@@ -53,6 +53,7 @@ WRONG_TYPES = [
     (lambda p: flow.straightness(None), TypeError, "trajectory"),
     (lambda p: flow.straightness([(999, p["noise"]), (0, p["images"])]), TypeError, "trajectory"),
     (lambda p: flow.flow_coordinates(p["images"], torch.tensor([500, 10])), TypeError, "abar_t"),
+    (lambda p: flow.ddpm_sigma(torch.tensor(999)), TypeError, "abar_t"),
     (lambda p: flow.load_flow(None), TypeError, "name"),
     (lambda p: guidance.conditional_unet_config("64"), TypeError, "cross_attention_dim"),
     (lambda p: guidance.conditional_unet_config(True), TypeError, "cross_attention_dim"),
@@ -91,6 +92,7 @@ OUT_OF_RANGE = [
     (lambda p: flow.number_of_evaluations(0, "heun"), "num_steps"),
     (lambda p: flow.number_of_evaluations(-5, "euler"), "num_steps"),
     (lambda p: flow.flow_coordinates(p["images"], 1.5), "abar_t"),
+    (lambda p: flow.ddpm_sigma(-0.5), "abar_t"),
     (lambda p: flow.ddpm_velocity(p["noise"], p["images"], 2.0), "abar_t"),
     (lambda p: flow.ddpm_velocity(p["noise"], p["images"], 0.0), "abar_t"),  # epsilon divides by sqrt(abar_t)
     (lambda p: guidance.conditional_unet_config(0), "cross_attention_dim"),

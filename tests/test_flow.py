@@ -171,6 +171,21 @@ def test_ddim_is_the_euler_method_on_the_straight_path(prediction_type):
         torch.testing.assert_close(euler_step(velocity, sigma, sigma_prev, y), y_prev, atol=1e-9, rtol=1e-9)
 
 
+def test_ddpm_sigma_is_the_straight_paths_level_of_a_ddpm_level():
+    from course_utils.flow import ddpm_sigma
+
+    alpha_bar = DDIMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod.double()
+    for t in (0, 300, 999):
+        torch.testing.assert_close(ddpm_sigma(alpha_bar[t]), flow_coordinates(batch(1)[0].double(), alpha_bar[t])[1])
+        a, s = alpha_bar[t].sqrt(), (1 - alpha_bar[t]).sqrt()
+        torch.testing.assert_close(ddpm_sigma(alpha_bar[t]), s / (a + s))
+    assert ddpm_sigma(1.0).item() == 0.0 and ddpm_sigma(0.0).item() == 1.0 and ddpm_sigma(0.5).item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="abar_t"):
+        ddpm_sigma(1.5)
+    with pytest.raises(TypeError, match="abar_t"):
+        ddpm_sigma(torch.tensor(999))
+
+
 def test_v_prediction_velocity_formula():
     alpha_bar = torch.tensor(0.3, dtype=torch.float64)
     x_t, v = (tensor.double() for tensor in batch(5))

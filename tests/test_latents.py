@@ -83,3 +83,17 @@ def test_vae_record_matches_the_shipped_files():
     listed = json.loads((part_folders.COURSE_PIPELINE_DIR / part_folders.CHECKSUMS_FILE).read_text())
     record = load_manifest(DATA_DIR / "vae_mnist.json")["files"]
     assert record and all(listed[name] == sha for name, sha in record.items())
+
+
+def test_channel_images_line_each_cell_up_with_its_4x4_block_of_the_padded_frame():
+    z = torch.zeros(2, 4, 8, 8)
+    z[1, 2, 3, 5] = -2.0  # digit 1, channel 2, row 3, column 5
+    z[1, 2, 0, 0] = 0.5
+    pictures = latents.channel_images(z)
+    assert pictures.shape == (2, 4, 1, 32, 32)
+    torch.testing.assert_close(pictures[1, 2, 0, 12:16, 20:24], torch.full((4, 4), -1.0))  # scaled by max |z|
+    torch.testing.assert_close(pictures[1, 2, 0, 0:4, 0:4], torch.full((4, 4), 0.25))
+    assert pictures[1, 2].abs().sum() == 16 * (1.0 + 0.25)  # nothing outside the two blocks
+    assert torch.all(pictures[0] == 0)  # an all-zero channel stays zero, not NaN
+    with pytest.raises(ValueError, match="z"):
+        latents.channel_images(torch.zeros(2, 4, 16, 16))
