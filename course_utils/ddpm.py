@@ -211,7 +211,8 @@ def ddpm_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor
     and x_prev = mean + sqrt(var) noise, with no noise on the last step (prev_t < 0, abar_prev = 1).
     ``clip_range`` is 1 for images in [-1, 1], ``latents.LATENT_CLIP_RANGE`` for latents, None for no clipping
     (``clip_sample_range`` in ``diffusers``). Clipping matters most on the first step: with the cosine
-    schedule 1 / sqrt(abar_999) is about 20,000, so any error in eps is magnified that much in x0_hat.
+    schedule 1 / sqrt(abar_t) is about 20,000 at t = 999 (where 1,000-step sampling starts) and 71 at
+    t = 990 (100 steps), so any error in eps is magnified that much in x0_hat.
     """
     check_alpha_bar(alpha_bar)
     check_integer("t", t, 0, len(alpha_bar) - 1)
