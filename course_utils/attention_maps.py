@@ -13,7 +13,8 @@ section 3.1 and fig. 4) shows Stable Diffusion's per-word maps averaged over the
 ``record_cross_attention(unet)`` installs :class:`CrossAttentionRecorder`, a ``diffusers`` attention processor that
 computes what ``diffusers.models.attention_processor.AttnProcessor`` computes and also stores A, on every
 cross-attention layer, and puts the previous processors back afterwards. :func:`token_maps` averages what it
-stored; :func:`ink_share` measures how much of each token's map lies on the ink of the final image.
+stored; :func:`ink_share` measures how much of each token's map lies on the ink of the final image;
+:func:`token_groups` names the map of each token of a prompt.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from diffusers.models.attention_processor import AttnProcessor
 from torch.nn import functional as F
 
 from .captions import ink_masks
+from .text import END, START, WORD_END, tokenize
 from .validation import check_choice, check_images, check_integer, check_tensor
 
 BATCH_HALVES = ("conditional", "unconditional", "all")
@@ -164,3 +166,25 @@ def ink_share(token_maps: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
                          f"with latents.pad_to_32), got {height}x{width}")
     ink = F.avg_pool2d(ink_masks(images)[:, None].float(), (height // h, width // w)).to(token_maps)  # [batch, 1, h, w]
     return (token_maps * ink).sum((2, 3)) / token_maps.sum((2, 3)).clamp_min(1e-12)
+
+
+def token_groups(tokenizer, prompt: str) -> list[tuple[str, list[int]]]:
+    """Which token maps belong to what in a prompt: ``[(name, positions), ...]``, positions along the text
+    encoder's context (the token axis of :func:`token_maps`).
+
+    The tokenizer (:func:`text.tokenize`) writes a prompt as the start token, the prompt's tokens, the end token,
+    then the end token again as padding up to the context length (16 for the course, 77 for Stable Diffusion),
+    as CLIP does (Radford et al. 2021). One group per token from start to end, named "start", "end" or by its
+    text (without the end-of-word mark ``</w>``), then one group "padding (n)" with the n padding positions,
+    if there are any. Their positions together are 0 .. context length - 1."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string (one prompt), got {type(prompt).__name__}")
+    ids = tokenize(tokenizer, [prompt], name="prompt")[0]  # checks the tokenizer and the prompt's characters
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    end = tokens.index(END)  # the first end token; what follows is padding
+    names = {START: "start", END: "end"}
+    groups = [(names.get(token, token.removesuffix(WORD_END)), [i]) for i, token in enumerate(tokens[:end + 1])]
+    padding = list(range(end + 1, len(tokens)))
+    if padding:
+        groups.append((f"padding ({len(padding)})", padding))
+    return groups

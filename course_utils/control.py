@@ -27,7 +27,8 @@ from .runtime import random_integers, random_normal
 from .validation import (check_generator, check_image_range, check_images, check_integer, check_number,
                          check_tensor)
 
-# The 8 neighbours x1..x8 of a pixel in Guo & Hall's order: east, then counter-clockwise (row, column offsets).
+# The 8 neighbours x1..x8 of a pixel in Guo & Hall's order: east, then counter-clockwise (row, column offsets):
+# e, ne, n, nw, w, sw, s, se.
 _NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
 
 
@@ -105,25 +106,30 @@ def _neighbours(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _thinning_pass(mask: torch.Tensor, first: bool) -> torch.Tensor:
-    """One sub-iteration of Guo & Hall's algorithm A1 (1989): delete, all at once, every pixel whose
-    neighbours x1..x8 satisfy
+    """One sub-iteration of Guo & Hall's algorithm A1 (1989). Each pixel's neighbours x1..x8, named here by compass
+    direction (x1 = e, x2 = ne, x3 = n, x4 = nw, x5 = w, x6 = sw, x7 = s, x8 = se; x9 = x1). Delete, all at once,
+    every pixel where
 
-    - G1, exactly one 8-connected run of ink around it: sum_i [not x_{2i-1} and (x_{2i} or x_{2i+1})] = 1
+    - G1, exactly one 8-connected run of ink goes around it: sum_i [not x_{2i-1} and (x_{2i} or x_{2i+1})] = 1,
+      the four terms (not e and (ne or n)), (not n and (nw or w)), (not w and (sw or s)), (not s and (se or e))
       (deleting it cannot split a stroke);
     - G2, it is not the end of a line nor inside a blob: 2 <= min(n1, n2) <= 3 with
-      n1 = sum_k (x_{2k-1} or x_{2k}), n2 = sum_k (x_{2k} or x_{2k+1});
-    - G3 in the first pass, not ((x2 or x3 or not x8) and x1): no ink east of it, or a north-west corner
-      point; G3' in the second, not ((x6 or x7 or not x4) and x5), the mirror image. Peeling opposite sides
-      in turn keeps the line in the middle of the stroke."""
-    x = {i + 1: plane for i, plane in enumerate(_neighbours(mask))}
-    x[9] = x[1]
-    runs = sum((~x[2 * i - 1] & (x[2 * i] | x[2 * i + 1])).int() for i in range(1, 5))
-    n1 = sum((x[2 * k - 1] | x[2 * k]).int() for k in range(1, 5))
-    n2 = sum((x[2 * k] | x[2 * k + 1]).int() for k in range(1, 5))
+      n1 = sum_k (x_{2k-1} or x_{2k}) = (e or ne) + (n or nw) + (w or sw) + (s or se) and
+      n2 = sum_k (x_{2k} or x_{2k+1}) = (ne or n) + (nw or w) + (sw or s) + (se or e);
+    - G3 in the first pass, not ((x2 or x3 or not x8) and x1) = not ((ne or n or not se) and e): no ink east of it,
+      or a north-west corner point; G3' in the second, not ((x6 or x7 or not x4) and x5) = not ((sw or s or not nw)
+      and w), the mirror image. Peeling opposite sides in turn keeps the line in the middle of the stroke.
+
+    Notebook 09 writes the same computation by hand, with the same names."""
+    e, ne, n, nw, w, sw, s, se = _neighbours(mask)  # x1..x8
+    runs = ((~e & (ne | n)).int() + (~n & (nw | w)).int()  # background, then ink, going around
+            + (~w & (sw | s)).int() + (~s & (se | e)).int())
+    n1 = (e | ne).int() + (n | nw).int() + (w | sw).int() + (s | se).int()
+    n2 = (ne | n).int() + (nw | w).int() + (sw | s).int() + (se | e).int()
     ends = torch.minimum(n1, n2)
-    side = ~((x[2] | x[3] | ~x[8]) & x[1]) if first else ~((x[6] | x[7] | ~x[4]) & x[5])
-    deleted = (runs == 1) & (ends >= 2) & (ends <= 3) & side
-    return mask * ~deleted
+    side = (~((ne | n | ~se) & e) if first  # first pass: no ink east, or a north-west corner
+            else ~((sw | s | ~nw) & w))  # second pass: no ink west, or a south-east corner
+    return mask * ~((runs == 1) & (ends >= 2) & (ends <= 3) & side)
 
 
 def skeletonize(images: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:

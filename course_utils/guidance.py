@@ -75,6 +75,29 @@ def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> l
     return ["" if rng.random() < rate else prompt for prompt in prompts]
 
 
+def within_class_spread(features: torch.Tensor, labels) -> float:
+    """Variety of images within their classes: the mean over classes d of the total variance of their features,
+
+        spread = mean_d tr Cov(f | y = d) = mean_d sum_j Var(f_j | y = d),
+
+    over the classes with at least 2 images. ``features`` [N, D] are the course classifier's features
+    (``metrics.classify``), ``labels`` [N] each image's class (for samples: the digit the prompt asked for). The
+    course's variety measure (notebook 06, ``scripts/evaluate_text2image.py``): divided by the spread of real digits
+    it is 1 for samples as varied as real handwriting and falls as guidance makes the samples of a prompt alike.
+    The trace of a covariance is the total variance, the quantity FID's tr(Sigma) terms compare (Heusel et al.
+    2017, https://arxiv.org/abs/1706.08500, eq. 6)."""
+    check_tensor("features", features, dims=2, floating=True)
+    labels = torch.as_tensor(labels)
+    if labels.shape != (len(features),) or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be [N] integer classes, one per row of features ({len(features)}), got "
+                         f"shape {tuple(labels.shape)}, dtype {labels.dtype}")
+    labels = labels.to(features.device)
+    traces = [torch.cov(features[labels == d].T).trace() for d in labels.unique() if (labels == d).sum() > 1]
+    if not traces:
+        raise ValueError("labels must name at least one class with 2 or more images: a spread needs two of a class")
+    return float(torch.stack(traces).mean())
+
+
 def check_guidance_scale(guidance_scale: float) -> None:
     check_number("guidance_scale", guidance_scale, 0.0, 50.0)
 

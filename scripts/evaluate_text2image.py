@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 from course_utils.captions import ATTRIBUTE_WORDS, NUMBER_WORDS, class_terciles, measure_attributes  # noqa: E402
 from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.guidance import embed_prompts, latent_scheduler, load_text2image, sample_with_guidance  # noqa: E402
+from course_utils.guidance import (embed_prompts, latent_scheduler, load_text2image, sample_with_guidance,  # noqa: E402
+                                   within_class_spread)
 from course_utils.latents import decode, load_vae  # noqa: E402
 from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
 from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
@@ -65,11 +66,6 @@ def generate(models, prompts: list[str], guidance_scale: float, args, negative: 
     return torch.cat(images), torch.cat(finals)
 
 
-def feature_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over classes of the trace of the feature covariance: how varied the digits of one class are."""
-    return float(torch.stack([torch.cov(features[labels == d].T).trace() for d in range(10) if (labels == d).sum() > 1]).mean())
-
-
 def real_reference(classifier, test_images: torch.Tensor, test_labels: torch.Tensor, per_digit: int):
     """What samples are measured against: two disjoint sets of ``per_digit`` real test digits of each class.
     Returns the indices of the first set, its classifier features, its within-class spread and the data floor
@@ -78,7 +74,7 @@ def real_reference(classifier, test_images: torch.Tensor, test_labels: torch.Ten
     first, second = index[:, :per_digit].flatten(), index[:, per_digit:].flatten()
     features = classify(classifier, test_images[first])[0]
     floor = round(mnist_fid(features, classify(classifier, test_images[second])[0]), 3)
-    return first, features, feature_spread(features, test_labels[first]), floor
+    return first, features, within_class_spread(features, test_labels[first]), floor
 
 
 def sample_quality(classifier, images: torch.Tensor, digits: torch.Tensor, real_features: torch.Tensor,
@@ -89,7 +85,7 @@ def sample_quality(classifier, images: torch.Tensor, digits: torch.Tensor, real_
     predicted = probabilities.argmax(dim=1)
     return {"adherence": round(float((predicted == digits).float().mean()), 4),
             "mnist_fid": round(mnist_fid(real_features, features), 3),
-            "relative_spread": round(feature_spread(features, digits) / real_spread, 3)}, predicted
+            "relative_spread": round(within_class_spread(features, digits) / real_spread, 3)}, predicted
 
 
 def markdown_table(result: dict) -> str:

@@ -2,7 +2,7 @@
 """Call every public function of ``course_utils`` with bad inputs, as a careless learner or a hurried
 instructor would, and sort what happens into four classes.
 
-    python scripts/probe_bad_inputs.py                             # 592 cases, about 30 s on one CPU core
+    python scripts/probe_bad_inputs.py                             # 595 cases, about 30 s on one CPU core
     python scripts/probe_bad_inputs.py --module schedules --module flow
 
 It sets ``HF_HUB_OFFLINE=1`` itself (unless already set), so no case reaches the network, and runs torch on
@@ -638,6 +638,12 @@ def guidance_cases(f: Fixtures) -> list[Case]:
         case(g.drop_prompts, "rate='0.1' (a string)", lambda: g.drop_prompts(["a one"], "0.1", rng()), "rate"),
         case(g.drop_prompts, "rate=True", lambda: g.drop_prompts(["a one"], True, rng()), "rate"),
         case(g.drop_prompts, "prompts as a single string", lambda: g.drop_prompts("a seven", 0.1, rng()), "prompts"),
+        case(g.within_class_spread, "features as a numpy array",
+             lambda: g.within_class_spread(np.zeros((4, 3)), [0, 0, 1, 1]), "features"),
+        case(g.within_class_spread, "one label fewer than features",
+             lambda: g.within_class_spread(torch.zeros(4, 3), [0, 0, 1]), "labels"),
+        case(g.within_class_spread, "every class a single image",
+             lambda: g.within_class_spread(torch.zeros(3, 3), [0, 1, 2]), "labels"),
         case(g.check_guidance_scale, "-1", lambda: g.check_guidance_scale(-1), "guidance_scale"),
         case(g.check_guidance_scale, "True", lambda: g.check_guidance_scale(True), "guidance_scale"),
         case(g.check_guidance_scale, "NaN", lambda: g.check_guidance_scale(NAN), "guidance_scale"),

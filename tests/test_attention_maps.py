@@ -156,3 +156,19 @@ def test_bad_inputs_are_refused_by_name(unet):
                               ((good, torch.zeros(3, 1, 32, 32, dtype=torch.long)), TypeError, "images")]:
         with pytest.raises(error, match=name):
             attention_maps.ink_share(*args)
+
+
+def test_token_groups_name_the_prompt_tokens_and_gather_the_padding():
+    from course_utils import text
+
+    tokenizer = text.make_tokenizer(["a thick seven", "the digit 7, thin", "a handwritten three"])
+    groups = attention_maps.token_groups(tokenizer, "a thick seven")
+    assert groups[:5] == [("start", [0]), ("a", [1]), ("thick", [2]), ("seven", [3]), ("end", [4])]
+    assert groups[5] == (f"padding ({text.MAX_TOKENS - 5})", list(range(5, text.MAX_TOKENS)))
+    empty = attention_maps.token_groups(tokenizer, "")  # the empty prompt is start, end and padding, not nothing
+    assert [name for name, _ in empty] == ["start", "end", f"padding ({text.MAX_TOKENS - 2})"]
+    assert sorted(p for _, positions in groups for p in positions) == list(range(text.MAX_TOKENS))
+    with pytest.raises(TypeError, match="prompt"):
+        attention_maps.token_groups(tokenizer, ["a thick seven"])
+    with pytest.raises(TypeError, match="tokenizer"):
+        attention_maps.token_groups("not a tokenizer", "a seven")

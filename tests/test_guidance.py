@@ -122,3 +122,30 @@ def test_bad_remedy_settings_are_refused(components, name, value, error):
     with pytest.raises(error, match=name):
         guidance.sample_with_guidance(unet, make_scheduler("ddim", clip=False), empty, empty, 2.0, 2, progress=False,
                                       **{name: value})
+
+
+def test_within_class_spread_is_the_mean_per_class_total_variance():
+    generator = torch.Generator().manual_seed(0)
+    tight, wide = torch.randn(500, 3, generator=generator), 3 * torch.randn(500, 3, generator=generator)
+    features, labels = torch.cat([tight, wide]), torch.tensor([0] * 500 + [1] * 500)
+    expected = (tight.var(0).sum() + wide.var(0).sum()) / 2  # each class: the sum of its features' variances
+    assert guidance.within_class_spread(features, labels) == pytest.approx(expected.item(), rel=1e-5)
+    assert guidance.within_class_spread(features, labels) == pytest.approx((3 + 27) / 2, rel=0.1)
+    # a class with a single image has no spread and is left out; moving a class's features changes nothing
+    with_single = guidance.within_class_spread(torch.cat([features, torch.zeros(1, 3)]),
+                                               torch.tensor([0] * 500 + [1] * 500 + [2]))
+    assert with_single == pytest.approx(expected.item(), rel=1e-5)
+    shifted = guidance.within_class_spread(features + 10 * labels[:, None], labels)
+    assert shifted == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("features, labels, error, message", [
+    (np.zeros((4, 3)), [0, 0, 1, 1], TypeError, "features"),
+    (torch.zeros(4), [0, 0, 1, 1], ValueError, "features"),
+    (torch.zeros(4, 3), [0, 0, 1], ValueError, "labels"),
+    (torch.zeros(4, 3), [0.0, 0.0, 1.0, 1.0], ValueError, "labels"),
+    (torch.zeros(3, 3), [0, 1, 2], ValueError, "labels"),
+])
+def test_within_class_spread_refuses_bad_inputs(features, labels, error, message):
+    with pytest.raises(error, match=message):
+        guidance.within_class_spread(features, labels)

@@ -172,7 +172,7 @@ def test_notebook_07_runs_a_stable_diffusion_checkpoint_with_its_pndm_scheduler(
     assert f"running: {tiny_stable_diffusion}, from a local folder" in text
     assert "scheduler: PNDMScheduler" in text and "shipped (PNDM):" in text
     assert "largest pixel difference below 1e-4: True" in text
-    assert "2 images in" in text and "images 64x64x3 <-> latents 8x8x4" in text
+    assert "ms for 2 images" in text and "images 64x64x3 <-> latents 8x8x4" in text
 
 
 # One bad value per notebook through papermill, end to end (a kernel each); the other bad values go through the
