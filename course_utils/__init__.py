@@ -15,6 +15,7 @@
 - ``pipeline``: the course's parts as a ``diffusers.StableDiffusionPipeline``, or a real one (notebook 07), and
   with notebook 09's ControlNet as a ``StableDiffusionControlNetPipeline``
 - ``flow``: flow matching and rectified flow with the same UNet (notebook 08)
+- ``reflow``: reflow pairs, the rectified-flow loss on them and the x0-hat drift: few-step generation (notebook 10)
 - ``control``: ControlNet at MNIST scale, steering the text-to-image model with a sketch (notebook 09)
 - ``validation``: the checks behind every clear error for a bad parameter (all notebooks and modules)
 - ``checkpoints``: safetensors weights with manifests, written atomically

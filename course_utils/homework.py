@@ -520,6 +520,41 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
             "says what and where. Zhang et al. 2023 replace 50% of the prompts for the same reason.",
         ),
     ),
+    10: (
+        QuizQuestion(
+            "Why can a reflowed model take one big Euler step where the flow model it came from cannot?",
+            ("It has more parameters",
+             "Its paths are nearly straight and walked at constant speed, so the velocity at the start already "
+             "points at the end",
+             "It samples with Heun's method", "It was trained on real images only"),
+            1,
+            "An Euler step follows the velocity at its start. The flow model's paths bend: from pure noise its "
+            "velocity points at the mean digit (x0-hat at sigma = 1), so one step lands on a blur. Trained on the "
+            "straight lines between the ODE's own pairs, the reflowed model's first velocity already points at "
+            "the digit its path ends on (sections 1 and 4).",
+        ),
+        QuizQuestion(
+            "What does reflow change in notebook 08's training recipe?",
+            ("The loss: an L1 loss instead of the squared one", "The UNet's architecture",
+             "The pairing of noise and images: each noise is paired with the image the flow model's ODE carries "
+             "it to, instead of a random training image",
+             "The noise levels: only sigma = 1 is trained"),
+            2,
+            "Loss, network and sampler stay; the coupling changes (Liu et al. 2022, algorithm 1). The ODE's paths "
+            "never cross, so the straight lines between its pairs rarely do, and the marginal field of those lines "
+            "bends far less.",
+        ),
+        QuizQuestion(
+            "Lee et al. 2024 train the reflowed model with a U-shaped distribution of noise levels. Why?",
+            ("Its loss is largest near both ends of the path, so those levels get more of the training",
+             "It makes each training step cheaper", "Samplers never visit the middle of the path",
+             "It is Stable Diffusion 3's logit-normal distribution"),
+            0,
+            "Near sigma = 1 the flow model predicted a blur where the pairs ask for one particular digit, and near "
+            "sigma = 0 the network must tell which noise the pairing chose; the middle is easier. The logit-normal "
+            "distribution does the opposite: it favours the middle.",
+        ),
+    ),
 }
 
 for _number, _questions in COURSE_QUIZ.items():  # the data must itself be valid quizzes

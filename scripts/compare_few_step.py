@@ -1,0 +1,307 @@
+#!/usr/bin/env python
+"""Few-step generation measured in one run (notebook 10): the flow model, its reflowed model (2-rectified flow) and
+the DDPM with its best few-step samplers, at the same small numbers of network evaluations (NFE).
+
+    python scripts/compare_few_step.py --threads 1                 # 1,000 samples per run, about 4 min of one core
+    python scripts/compare_few_step.py --num-samples 200 --nfe 1 2 --ddpm-samplers unipc
+
+For each NFE in --nfe (default 1 2 4 8): the flow model (data/flow_mnist) and the reflowed model (data/reflow_mnist)
+with Euler steps on uniform sigmas, and the DDPM (data/ddpm_mnist) with each of --ddpm-samplers (default UniPC and
+DPM-Solver++, the best of notebook 04 at 10 and 20 steps; x0-hat clipped, trailing timesteps). Then the flow model
+at --reference-nfe (default 20) with Euler and with Heun at the nearest odd NFE below it: the flow model's best
+budget that the acceptance criterion compares with. Each run: MNIST FID against --num-samples real test digits
+(and the data floor), confident share, wall time per image. Then the straightness of both flow models' paths
+(``flow.velocity_straightness`` and ``reflow.x0_drift``, --straightness-steps Euler steps), and what reflow cost
+(the pairs' and the training's manifests) against what it saves per image.
+
+Writes ``docs/few_step.json``, ``docs/few_step.md`` and the README's ``few-step`` block (when README.md has its
+markers) after every run; runs already measured with the same checkpoints and settings are kept (``--fresh``
+starts over). Timings depend on the machine and its load; they are recorded, never checked.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils.checkpoints import load_weights, stored_config  # noqa: E402
+from course_utils.data import DATA_DIR  # noqa: E402
+from course_utils.flow import flow_sigmas, number_of_evaluations, sample_flow, velocity_straightness  # noqa: E402
+from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.reflow import load_flow_file, x0_drift  # noqa: E402
+from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
+from course_utils.unet import TinyUNet  # noqa: E402
+from reports import measured_runs, output_path_problem, publish, reproduce_command  # noqa: E402
+from resumable import integer_in  # noqa: E402
+
+KEY, HEADING = "few-step", "Few-step generation: reflow against the flow model and the DDPM"
+FEW_STEP_SAMPLERS = tuple(name for name in SAMPLERS if name not in ("ddpm", "euler_karras", "heun_karras"))
+ACCEPTANCE = {"fid_factor": 2.0, "reflow_nfe": 2, "budget": 20, "one_step_confident_share": 0.8}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-samples", type=integer_in(2, 5000), default=1000,
+                        help="digits per run (2 to 5000, default 1000)")
+    parser.add_argument("--nfe", nargs="+", type=integer_in(1, 1000), default=[1, 2, 4, 8],
+                        help="network evaluations compared (default 1 2 4 8)")
+    parser.add_argument("--reference-nfe", type=integer_in(0, 1000), default=20,
+                        help="the flow model's reference budget, Euler and Heun (default 20; 0: none)")
+    parser.add_argument("--ddpm-samplers", nargs="*", choices=FEW_STEP_SAMPLERS, default=["unipc", "dpm_solver++"],
+                        help="the DDPM's samplers (default unipc dpm_solver++; none: no DDPM runs)")
+    parser.add_argument("--flow", type=Path, default=DATA_DIR / "flow_mnist.safetensors")
+    parser.add_argument("--reflow", type=Path, default=DATA_DIR / "reflow_mnist.safetensors")
+    parser.add_argument("--ddpm", type=Path, default=DATA_DIR / "ddpm_mnist.safetensors")
+    parser.add_argument("--straightness-samples", type=integer_in(1, 100_000), default=256)
+    parser.add_argument("--straightness-steps", type=integer_in(2, 1000), default=20)
+    parser.add_argument("--threads", type=integer_in(1, 256), default=2)
+    parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
+    parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "few_step.json")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "few_step.md")
+    parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
+    args = parser.parse_args(argv)
+    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
+        if output_path_problem(option, output):
+            parser.error(output_path_problem(option, output))
+    for option, path in (("--flow", args.flow), ("--reflow", args.reflow), ("--ddpm", args.ddpm)):
+        if option == "--ddpm" and not args.ddpm_samplers:
+            continue
+        if not (path.suffix == ".safetensors" and path.is_file() and path.with_suffix(".json").is_file()):
+            parser.error(f"{option} needs a .safetensors file with its .json manifest beside it, got {path}")
+    return args
+
+
+def load_ddpm_file(path: Path) -> tuple[TinyUNet, dict]:
+    """A diffusion TinyUNet from a .safetensors file with its manifest (``ddpm.load_ddpm`` reads data/ only)."""
+    state_dict, manifest = load_weights(path.stem, path.parent)
+    config = stored_config(path.stem, path.parent)
+    if "prediction_type" not in config:
+        raise SystemExit(f"--ddpm {path} is not a diffusion checkpoint: its configuration is {config}")
+    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
+    model.load_state_dict(state_dict)
+    return model.float().eval(), {**manifest, "config": config}
+
+
+def planned_runs(args) -> list[tuple[str, int]]:
+    runs = [(method, nfe) for nfe in sorted(set(args.nfe))
+            for method in ("flow euler", "reflow euler", *(f"ddpm {name}" for name in args.ddpm_samplers))]
+    if args.reference_nfe:
+        runs.append(("flow euler", args.reference_nfe))
+        heun = args.reference_nfe if args.reference_nfe % 2 else args.reference_nfe - 1
+        if heun >= 3:
+            runs.append(("flow heun", heun))
+    return list(dict.fromkeys(runs))
+
+
+def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """``count`` digits in [-1, 1] from ``method`` at ``nfe`` network evaluations, and the NFE spent."""
+    kind, sampler = method.split(" ", 1)
+    if kind in ("flow", "reflow"):
+        steps = (nfe + 1) // 2 if sampler == "heun" else nfe
+        images = sample_flow(models[kind], count, steps, generator, sampler=sampler, progress=False)
+        return images.clamp(-1, 1), number_of_evaluations(steps, sampler)
+    ddpm, prediction_type = models["ddpm"]
+    scheduler = make_scheduler(sampler, prediction_type=prediction_type)
+    return sample_with_scheduler(ddpm, scheduler, count, nfe, generator, progress=False)
+
+
+def threads_text(threads) -> str:
+    return "/".join(map(str, threads)) if isinstance(threads, list) else str(threads)
+
+
+def warm_up(models: dict, args) -> None:
+    """Build every scheduler and run each network once, so that the first timed run pays no start-up cost."""
+    for name in args.ddpm_samplers:
+        make_scheduler(name, prediction_type=models["ddpm"][1])
+    with torch.no_grad():
+        for model in (models["flow"], models["reflow"], *((models["ddpm"][0],) if "ddpm" in models else ())):
+            model(torch.zeros(min(args.batch_size, args.num_samples), 1, 28, 28), torch.full((1,), 500.0))
+
+
+def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
+    generator = torch.Generator().manual_seed(args.seed)
+    batches, started = [], time.perf_counter()
+    for start in range(0, args.num_samples, args.batch_size):
+        images, spent = sample(method, nfe, models, min(args.batch_size, args.num_samples - start), generator)
+        batches.append(images)
+    seconds = time.perf_counter() - started
+    result = evaluate_samples(classifier, torch.cat(batches), reference)
+    return {"method": method, "nfe": spent, "mnist_fid": round(result["fid"], 3),
+            "confident_share": round(result["confident_share"], 4),
+            "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
+            "ms_per_image": round(1000 * seconds / args.num_samples, 3)}
+
+
+def measure_straightness(models: dict, args) -> dict:
+    """Both flow models' Euler paths from the same noise: Liu et al.'s normalised S and the x0-hat drift."""
+    steps, levels = args.straightness_steps, flow_sigmas(args.straightness_steps)
+    result = {"samples": args.straightness_samples, "steps": steps}
+    for kind in ("flow", "reflow"):
+        _, path = sample_flow(models[kind], args.straightness_samples, steps, torch.Generator().manual_seed(args.seed),
+                              return_trajectory=True, progress=False)
+        result[kind] = {"velocity_straightness": round(velocity_straightness(path, levels).mean().item(), 4),
+                        "x0_drift": round(x0_drift(path, levels).mean().item(), 4)}
+    return result
+
+
+def costs(reflow_manifest: dict) -> dict:
+    """What the reflowed model cost, from its manifest: the pairs' sampling and the training."""
+    pairs = reflow_manifest.get("pairs", {})
+    return {"pairs": pairs.get("num_pairs"), "pair_nfe": pairs.get("nfe"), "pair_sampler": pairs.get("sampler"),
+            "pair_network_evaluations": pairs.get("network_evaluations"), "pair_minutes":
+            round(pairs["seconds"] / 60, 1) if pairs.get("seconds") is not None else None,
+            "pair_threads": pairs.get("threads"), "pair_quality": pairs.get("quality"),
+            "training_steps": reflow_manifest.get("steps"), "batch_size": reflow_manifest.get("batch_size"),
+            "training_minutes": reflow_manifest.get("wall_time_minutes"), "training_threads": reflow_manifest.get("threads"),
+            "time_sampling": reflow_manifest.get("time_sampling")}
+
+
+def acceptance(table: dict) -> dict:
+    """Issue 34's criteria on this table: the reflowed model at 2 NFE within twice the flow model's best FID at
+    <= 20 NFE, and its 1-NFE samples mostly digits (confident share >= 0.8)."""
+    runs = table["runs"].values()
+    flow_best = min((run["mnist_fid"] for run in runs if run["method"].startswith("flow")
+                     and run["nfe"] <= ACCEPTANCE["budget"]), default=None)
+    reflow_two = next((run for run in runs if run["method"] == "reflow euler" and run["nfe"] == ACCEPTANCE["reflow_nfe"]), None)
+    reflow_one = next((run for run in runs if run["method"] == "reflow euler" and run["nfe"] == 1), None)
+    result = {"flow_best_fid_within_budget": flow_best, **ACCEPTANCE}
+    if flow_best is not None and reflow_two is not None:
+        result["reflow_2nfe_fid"] = reflow_two["mnist_fid"]
+        result["fid_met"] = reflow_two["mnist_fid"] <= ACCEPTANCE["fid_factor"] * flow_best
+    if reflow_one is not None:
+        result["reflow_1nfe_confident_share"] = reflow_one["confident_share"]
+        result["one_step_met"] = reflow_one["confident_share"] >= ACCEPTANCE["one_step_confident_share"]
+    return result
+
+
+def break_even(table: dict) -> dict | None:
+    """Images after which reflow's cost (pair sampling plus training, wall time) is repaid by sampling at 2 NFE
+    instead of with the flow model's Euler sampler at the reference budget, at this run's ms per image."""
+    runs, cost = table["runs"], table.get("costs", {})
+    reference = table["settings"]["reference_nfe"]
+    flow_run, reflow_run = runs.get(f"flow euler/{reference}"), runs.get("reflow euler/2")
+    if not (flow_run and reflow_run and cost.get("pair_minutes") is not None and cost.get("training_minutes") is not None):
+        return None
+    saved_ms = flow_run["ms_per_image"] - reflow_run["ms_per_image"]
+    minutes = cost["pair_minutes"] + cost["training_minutes"]
+    return {"cost_minutes": round(minutes, 1), "saved_ms_per_image": round(saved_ms, 2),
+            "images": int(60_000 * minutes / saved_ms) if saved_ms > 0 else None}
+
+
+METHOD_NAMES = {"flow euler": ("flow", "Euler"), "flow heun": ("flow", "Heun"), "reflow euler": ("reflow", "Euler"),
+                "ddpm unipc": ("DDPM", "UniPC"), "ddpm dpm_solver++": ("DDPM", "DPM-Solver++ (2M)"),
+                "ddpm ddim": ("DDPM", "DDIM")}
+
+
+def markdown_table(table: dict) -> str:
+    settings, runs = table["settings"], table["runs"]
+    lines = [
+        f"Generated by `{settings['command']}` (`scripts/compare_few_step.py`; notebook 10 reads it). The flow model "
+        f"(`{settings['flow_file']}`, SHA-256 `{settings['flow_sha256'][:12]}...`), its reflowed model "
+        f"(`{settings['reflow_file']}`, SHA-256 `{settings['reflow_sha256'][:12]}...`) and the DDPM"
+        + (f" (`{settings['ddpm_file']}`, SHA-256 `{settings['ddpm_sha256'][:12]}...`)" if settings.get("ddpm_sha256") else "")
+        + f", all notebook 03's `TinyUNet`. {settings['num_samples']:,} samples per run, seed {settings['seed']}; MNIST "
+        f"FID against {settings['num_samples']:,} real test digits, data floor **{table['data_floor_fid']:.2f}**.",
+        "",
+        "| model | sampler | NFE | MNIST FID | confident share | ms / image |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    order = {method: i for i, method in enumerate(METHOD_NAMES)}
+    for run in sorted(runs.values(), key=lambda r: (r["nfe"], order.get(r["method"], len(order)))):
+        model, sampler = METHOD_NAMES.get(run["method"], run["method"].split(" ", 1))
+        lines.append(f"| {model} | {sampler} | {run['nfe']} | {run['mnist_fid']:.2f} | {run['confident_share']:.3f} | "
+                     f"{run['ms_per_image']:.1f} |")
+    if "straightness" in table:
+        s = table["straightness"]
+        lines += ["", f"**Straightness** of the Euler paths from the same {s['samples']} noises, {s['steps']} steps "
+                      f"(0 = straight at constant speed): Liu et al.'s normalised S, flow "
+                      f"**{s['flow']['velocity_straightness']:.3f}**, reflow **{s['reflow']['velocity_straightness']:.3f}**; "
+                      f"x0-hat drift, flow **{s['flow']['x0_drift']:.3f}**, reflow **{s['reflow']['x0_drift']:.3f}**."]
+    cost = table.get("costs")
+    if cost and cost.get("pairs"):
+        lines += ["", f"**Cost of reflow**: {cost['pairs']:,} pairs at {cost['pair_nfe']} NFE ({cost['pair_sampler']}), "
+                      f"{cost['pair_network_evaluations']:,} network evaluations, {cost['pair_minutes']} min on "
+                      f"{threads_text(cost['pair_threads'])} thread(s); training {cost['training_steps']:,} steps of "
+                      f"{cost['batch_size']} pairs ({cost['time_sampling']} noise levels), {cost['training_minutes']} min "
+                      f"on {cost['training_threads']} thread(s)."]
+        even = table.get("break_even")
+        if even and even.get("images"):
+            lines[-1] += (f" Sampling at 2 NFE instead of the flow model's {settings['reference_nfe']} Euler steps saves "
+                          f"{even['saved_ms_per_image']:.1f} ms per image here, so those {even['cost_minutes']} min are "
+                          f"repaid after about {even['images']:,} images.")
+    check = table.get("acceptance", {})
+    if "fid_met" in check or "one_step_met" in check:
+        parts = []
+        if "fid_met" in check:
+            parts.append(f"reflow at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice the flow model's best at "
+                         f"<= {check['budget']} NFE ({check['flow_best_fid_within_budget']:.2f}): "
+                         f"{'met' if check['fid_met'] else 'not met'}")
+        if "one_step_met" in check:
+            parts.append(f"reflow at 1 NFE confident share {check['reflow_1nfe_confident_share']:.3f} (>= 0.8): "
+                         f"{'met' if check['one_step_met'] else 'not met'}")
+        lines += ["", "**Issue 34's acceptance**: " + "; ".join(parts) + "."]
+    lines += ["", f"Wall time on {settings['threads']} CPU thread(s) of {settings['machine']}, batches of "
+                  f"{settings['batch_size']}; it depends on the machine and its load (NFE does not).", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(table: dict, args) -> str:
+    text = markdown_table(table)
+    publish(table, text, args.json, args.markdown, KEY, heading=HEADING)
+    return text
+
+
+def relative(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    flow, flow_manifest = load_flow_file(args.flow)
+    reflow, reflow_manifest = load_flow_file(args.reflow)
+    models = {"flow": flow, "reflow": reflow}
+    settings = {"num_samples": args.num_samples, "seed": args.seed, "batch_size": args.batch_size,
+                "threads": args.threads, "reference_nfe": args.reference_nfe,
+                "flow_file": relative(args.flow), "flow_sha256": flow_manifest["sha256"],
+                "reflow_file": relative(args.reflow), "reflow_sha256": reflow_manifest["sha256"],
+                "machine": platform.processor() or platform.machine(),
+                "command": reproduce_command("compare_few_step.py", argv)}
+    if args.ddpm_samplers:
+        ddpm, ddpm_manifest = load_ddpm_file(args.ddpm)
+        models["ddpm"] = (ddpm, ddpm_manifest["config"]["prediction_type"])
+        settings.update(ddpm_file=relative(args.ddpm), ddpm_sha256=ddpm_manifest["sha256"])
+    same = ("num_samples", "seed", "batch_size", "flow_sha256", "reflow_sha256",
+            *(("ddpm_sha256",) if args.ddpm_samplers else ()))
+    table = {"settings": settings, "runs": measured_runs(args.json, settings, same, args.fresh)}
+    classifier = load_classifier()
+    reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
+    table["data_floor_fid"] = round(mnist_fid(reference, other), 3)
+    table["costs"] = costs(reflow_manifest)
+    warm_up(models, args)
+    for method, nfe in planned_runs(args):
+        if f"{method}/{nfe}" in table["runs"]:
+            continue
+        run = measure(method, nfe, models, classifier, reference, args)
+        table["runs"][f"{method}/{nfe}"] = run
+        table["acceptance"], table["break_even"] = acceptance(table), break_even(table)
+        write_outputs(table, args)
+        print(f"{method:>18} NFE {run['nfe']:>4}  FID {run['mnist_fid']:7.2f}  confident {run['confident_share']:.3f}  "
+              f"{run['ms_per_image']:6.1f} ms/image", flush=True)
+    table["straightness"] = measure_straightness(models, args)
+    table["acceptance"], table["break_even"] = acceptance(table), break_even(table)
+    print(write_outputs(table, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
