@@ -65,6 +65,36 @@ def sampling_timesteps(num_train_timesteps: int, num_inference_steps: int, spaci
     raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
 
 
+def noise_levels(timesteps, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """The noise level sigma(t) = sqrt((1 - abar_t) / abar_t) at each of ``timesteps``: float64 [len(timesteps)].
+
+    sigma is the noise-to-signal ratio of x_t = sqrt(abar_t) (x_0 + sigma eps), the variable of the
+    probability-flow ODE in Karras et al. 2022 (https://arxiv.org/abs/2206.00364, eq. 1 with s(t) = 1 after
+    dividing by sqrt(abar_t)); the ``sigmas`` of ``diffusers``' discrete schedulers. Schedulers on Karras
+    levels (Euler, Heun) evaluate the network at fractional timesteps; there log sigma is interpolated linearly
+    between the neighbouring integer timesteps, the inverse of ``diffusers``' ``_sigma_to_t``, so
+    ``noise_levels(scheduler.timesteps, alpha_bar)`` returns the levels such a scheduler uses.
+    """
+    check_alpha_bar(alpha_bar)
+    if isinstance(timesteps, bool) or not isinstance(timesteps, (torch.Tensor, list, tuple, range)):
+        raise TypeError(f"timesteps must be a tensor or a list of timesteps, got {type(timesteps).__name__}")
+    try:
+        steps = torch.as_tensor(timesteps).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"timesteps must hold numbers, got {timesteps!r:.60}: {error}") from None
+    if steps.dtype == torch.bool or steps.is_complex():
+        raise TypeError(f"timesteps must hold real numbers, got dtype {steps.dtype}")
+    steps = steps.to(torch.float64).reshape(-1)
+    last = len(alpha_bar) - 1
+    if not (torch.isfinite(steps).all() and (steps >= 0).all() and (steps <= last).all()):
+        raise ValueError(f"timesteps must lie in [0, {last}] (the table's timesteps), got {steps.tolist()[:8]}")
+    abar = alpha_bar.detach().cpu().to(torch.float64)
+    log_sigma = 0.5 * torch.log((1 - abar) / abar)
+    low = steps.floor().long().clamp(max=last - 1)
+    weight = steps - low
+    return torch.exp((1 - weight) * log_sigma[low] + weight * log_sigma[low + 1])
+
+
 def ddim_step(model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor, alpha_bar: torch.Tensor,
               eta: float = 0.0, noise: torch.Tensor | None = None, clip: bool = True,
               prediction_type: str = "epsilon") -> torch.Tensor:

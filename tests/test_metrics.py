@@ -5,7 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from course_utils.metrics import (ClassifierFeatures, class_histogram, classify, confident_share, evaluate_samples,
-                                  frechet_distance, gaussian_statistics, load_classifier, mnist_fid)
+                                  fid_noise, frechet_distance, gaussian_statistics, load_classifier, mnist_fid)
 
 
 def test_identical_gaussians_have_zero_distance():
@@ -47,6 +47,28 @@ def test_fid_of_samples_estimates_the_gaussian_distance():
     b = torch.randn(20000, 3, generator=generator) * 2 + 1
     # exact: ||mu||^2 = 3, and per dimension (1 - 2)^2 = 1
     assert mnist_fid(a, b) == pytest.approx(6.0, rel=0.05)
+
+
+def test_fid_noise_draws_disjoint_sets_of_one_pool():
+    pool = torch.randn(3000, 4, generator=torch.Generator().manual_seed(0))
+    small, large = fid_noise(pool, 50, draws=30, seed=1), fid_noise(pool, 1000, draws=30, seed=1)
+    assert small["floor"].shape == small["gap"].shape == (30,)
+    assert (small["floor"] >= 0).all()
+    # the data floor of one distribution: biased above 0, less so and less noisy with more samples
+    assert large["floor"].mean() < small["floor"].mean()
+    assert large["floor"].std() < small["floor"].std() and large["gap"].std() < small["gap"].std()
+    # a gap between two sets of the same distribution is 0 on average
+    assert abs(small["gap"].mean()) < 3 * small["gap"].std() / np.sqrt(30)
+    # one draw by hand: the seed's permutation, cut into three sets
+    order = torch.randperm(3000, generator=torch.Generator().manual_seed(1))
+    reference, first, second = pool[order[:50]], pool[order[50:100]], pool[order[100:150]]
+    assert small["floor"][0] == pytest.approx(mnist_fid(reference, first))
+    assert small["gap"][0] == pytest.approx(mnist_fid(reference, first) - mnist_fid(reference, second))
+    np.testing.assert_array_equal(fid_noise(pool, 50, draws=30, seed=1)["gap"], small["gap"])
+    with pytest.raises(ValueError, match=r"at least 3 \* size = 3003 rows"):
+        fid_noise(pool, 1001)
+    with pytest.raises(ValueError, match="draws"):
+        fid_noise(pool, 50, draws=1)
 
 
 def test_shape_errors_are_clear():

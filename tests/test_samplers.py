@@ -4,8 +4,8 @@ import torch
 from diffusers import DDIMScheduler
 
 from course_utils.ddpm import sample_ddpm
-from course_utils.samplers import (SAMPLERS, ddim_step, make_scheduler, sample_ddim, sample_with_scheduler,
-                                   sampling_timesteps)
+from course_utils.samplers import (SAMPLERS, ddim_step, make_scheduler, noise_levels, sample_ddim,
+                                   sample_with_scheduler, sampling_timesteps)
 from course_utils.schedules import alphas_cumprod, make_betas
 from course_utils.unet import TinyUNet
 
@@ -272,6 +272,29 @@ def test_same_generator_gives_the_same_samples(name):
     other, _ = sample_with_scheduler(model, make_scheduler(name), 2, 3, torch.Generator().manual_seed(5), progress=False)
     torch.testing.assert_close(first, again, atol=0, rtol=0)
     assert not torch.allclose(first, other)
+
+
+@pytest.mark.parametrize("name", ["dpm_solver++", "euler_karras", "heun_karras", "unipc"])
+def test_noise_levels_are_the_sigmas_the_scheduler_steps_through(name):
+    # these schedulers keep their noise levels (plus a final 0); noise_levels recovers them from the timesteps,
+    # fractional ones included (Karras levels), to float32 rounding of the timesteps
+    scheduler = make_scheduler(name)
+    scheduler.set_timesteps(10)
+    levels = noise_levels(scheduler.timesteps, ddim_scheduler().alphas_cumprod)
+    torch.testing.assert_close(levels, scheduler.sigmas[:len(levels)].double(), rtol=1e-3, atol=0)
+
+
+def test_noise_levels_follow_the_formula_at_integer_timesteps():
+    alpha_bar = alphas_cumprod(make_betas("cosine", 1000))
+    steps = [999, 500, 0]
+    expected = ((1 - alpha_bar[steps]) / alpha_bar[steps]).sqrt().double()
+    torch.testing.assert_close(noise_levels(steps, alpha_bar), expected)
+    between = noise_levels([499.5], alpha_bar)  # half way in log sigma
+    assert torch.isclose(between, noise_levels([499], alpha_bar).sqrt() * noise_levels([500], alpha_bar).sqrt())
+    with pytest.raises(ValueError, match=r"timesteps must lie in \[0, 999\]"):
+        noise_levels([1000], alpha_bar)
+    with pytest.raises(TypeError, match="timesteps must be a tensor or a list"):
+        noise_levels(5, alpha_bar)
 
 
 def test_overrides_reach_the_scheduler():
