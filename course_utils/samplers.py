@@ -17,11 +17,14 @@ predicts v or x_0 instead of eps gives (x0_hat, eps_hat) by ``course_utils.ddpm.
 
 The other samplers of the notebook come from ``diffusers`` through :func:`make_scheduler`, and all run
 through one loop, :func:`sample_with_scheduler`, which also counts the network evaluations (NFE).
+:func:`sample_in_batches` draws many samples in batches from one seeded generator, as the measuring
+scripts do.
 """
 from __future__ import annotations
 
 import inspect
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -285,3 +288,25 @@ def sample_with_scheduler(model: nn.Module, scheduler, num_images: int, num_infe
         nfe += 1
         x = scheduler.step(output, t, x, **extra).prev_sample
     return x.clamp(-1, 1), nfe
+
+
+def sample_in_batches(draw: Callable[[int, torch.Generator], tuple[torch.Tensor, int]],
+                      num_images: int, batch_size: int, seed: int,
+                      description: str | None = None) -> tuple[torch.Tensor, int]:
+    """``num_images`` samples made ``batch_size`` at a time by ``draw(count, generator)``, which
+    returns ``(images, NFE)``, all from one CPU generator seeded with ``seed``: the same seed and
+    batch size give the same samples. Returns ``(all images, the NFE of the last batch)``; with
+    ``description``, a progress bar over the batches (it disappears when done)."""
+    if not callable(draw):
+        raise TypeError(f"draw must be a function (count, generator) -> (images, NFE), "
+                        f"got {draw!r}")
+    check_integer("num_images", num_images, 1, 1_000_000)
+    check_integer("batch_size", batch_size, 1, 2**63 - 1)  # above num_images: one batch
+    check_integer("seed", seed, 0, 2**64 - 1)  # torch.Generator.manual_seed's range
+    generator = torch.Generator().manual_seed(seed)
+    batches, nfe = [], 0
+    starts = range(0, num_images, batch_size)
+    for start in tqdm(starts, desc=description, leave=False, disable=description is None):
+        images, nfe = draw(min(batch_size, num_images - start), generator)
+        batches.append(images)
+    return torch.cat(batches), nfe

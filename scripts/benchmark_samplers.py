@@ -25,15 +25,16 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
-from reports import measured_runs, output_path_problem, publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
+from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches,  # noqa: E402
+                                   sample_with_scheduler)
+# scripts/ is on sys.path: it holds this script
+from reports import measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
@@ -71,13 +72,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=integer_in(1, 256), default=2, help="CPU threads (default 2)")
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250, help="images per network call (default 250)")
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "sampler_table.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "sampler_table.md")
-    parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
+    args = parse_with_outputs(parser, argv, "sampler_table", fresh=True)
     if not 2 <= args.num_samples <= 5000:
         parser.error(f"--num-samples must be in [2, 5000], got {args.num_samples}")
     unknown = [name for name in args.samplers if name not in SAMPLERS and name not in VARIANTS]
@@ -114,15 +109,14 @@ def warm_up(model, names, args) -> None:
 
 def measure(model, prediction_type: str, classifier, reference, name: str, steps: int, args) -> dict:
     """Sample ``args.num_samples`` digits in batches from one generator and measure them."""
-    generator = torch.Generator().manual_seed(args.seed)
-    batches, nfe, started = [], 0, time.perf_counter()
-    for start in tqdm(range(0, args.num_samples, args.batch_size), desc=f"{name} {steps} steps", leave=False):
-        count = min(args.batch_size, args.num_samples - start)
+    def draw(count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         scheduler = scheduler_for(name, prediction_type)
-        images, nfe = sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
-        batches.append(images)
+        return sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
+    started = time.perf_counter()
+    images, nfe = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed,
+                                    f"{name} {steps} steps")
     seconds = time.perf_counter() - started
-    result = evaluate_samples(classifier, torch.cat(batches), reference)
+    result = evaluate_samples(classifier, images, reference)
     return {
         "sampler": name, "steps": steps, "nfe": nfe,
         "mnist_fid": round(result["fid"], 3), "confident_share": round(result["confident_share"], 4),

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.ddpm import ddpm_loss  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
-from reports import output_path_problem, publish, reproduce_command  # noqa: E402
+from reports import parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
 
 
@@ -66,12 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", nargs="+", type=integer_in(1, 100_000), default=[64, 128, 256])
     parser.add_argument("--repeats", type=integer_in(1, 1000), default=5)
     parser.add_argument("--threads", type=integer_in(1, 256), default=1)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "training_speed.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "training_speed.md")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
+    args = parse_with_outputs(parser, argv, "training_speed")
     if args.threads < 1 or args.repeats < 1 or min(args.batch_sizes) < 1:
         parser.error("--threads, --repeats and --batch-sizes must be positive")
     torch.set_num_threads(args.threads)

@@ -24,6 +24,7 @@ import argparse
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -36,10 +37,11 @@ from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.flow import flow_sigmas, number_of_evaluations, sample_flow, velocity_straightness  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, x0_drift  # noqa: E402
-from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
+from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches,  # noqa: E402
+                                   sample_with_scheduler)
 from course_utils.unet import TinyUNet  # noqa: E402
-from reports import measured_runs, output_path_problem, publish, reproduce_command  # noqa: E402
-from resumable import integer_in  # noqa: E402
+from reports import measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
+from resumable import exported_file_problem, integer_in  # noqa: E402
 
 KEY, HEADING = "few-step", "Few-step generation: reflow against the flow model and the DDPM"
 FEW_STEP_SAMPLERS = tuple(name for name in SAMPLERS if name not in ("ddpm", "euler_karras", "heun_karras"))
@@ -64,18 +66,16 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "few_step.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "few_step.md")
-    parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
-    for option, path in (("--flow", args.flow), ("--reflow", args.reflow), ("--ddpm", args.ddpm)):
-        if option == "--ddpm" and not args.ddpm_samplers:
-            continue
-        if not (path.suffix == ".safetensors" and path.is_file() and path.with_suffix(".json").is_file()):
-            parser.error(f"{option} needs a .safetensors file with its .json manifest beside it, got {path}")
+    args = parse_with_outputs(parser, argv, "few_step", fresh=True)
+    inputs = {"--flow": (args.flow, "train_ddpm.py --objective flow"),
+              "--reflow": (args.reflow, "train_reflow.py"), "--ddpm": (args.ddpm, "train_ddpm.py")}
+    if not args.ddpm_samplers:
+        del inputs["--ddpm"]
+    for option, (path, script) in inputs.items():
+        rebuild = f"export one with python scripts/{script}, which writes both"
+        problem = exported_file_problem(option, path, rebuild)
+        if problem:
+            parser.error(problem)
     return args
 
 
@@ -127,13 +127,11 @@ def warm_up(models: dict, args) -> None:
 
 
 def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
-    generator = torch.Generator().manual_seed(args.seed)
-    batches, started = [], time.perf_counter()
-    for start in range(0, args.num_samples, args.batch_size):
-        images, spent = sample(method, nfe, models, min(args.batch_size, args.num_samples - start), generator)
-        batches.append(images)
+    started = time.perf_counter()
+    draw = partial(sample, method, nfe, models)
+    images, spent = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed)
     seconds = time.perf_counter() - started
-    result = evaluate_samples(classifier, torch.cat(batches), reference)
+    result = evaluate_samples(classifier, images, reference)
     return {"method": method, "nfe": spent, "mnist_fid": round(result["fid"], 3),
             "confident_share": round(result["confident_share"], 4),
             "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],

@@ -23,6 +23,7 @@ import argparse
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -33,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import flow_coordinates, load_flow, number_of_evaluations, sample_flow, straightness  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import make_scheduler, sample_ddim, sample_with_scheduler, sampling_timesteps  # noqa: E402
-from reports import measured_runs, output_path_problem, publish, reproduce_command  # noqa: E402
+from course_utils.samplers import (make_scheduler, sample_ddim, sample_in_batches,  # noqa: E402
+                                   sample_with_scheduler, sampling_timesteps)
+from reports import measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
 
 # method name -> (model, short description); the order of the table
@@ -62,13 +64,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "flow_vs_ddpm.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "flow_vs_ddpm.md")
-    parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
+    args = parse_with_outputs(parser, argv, "flow_vs_ddpm", fresh=True)
     if not 2 <= args.num_samples <= 5000:
         parser.error(f"--num-samples must be in [2, 5000], got {args.num_samples}")
     if any(not 1 <= n <= 1000 for n in args.nfe + args.extra_nfe) or not 0 <= args.reference_steps <= 1000:
@@ -103,13 +99,11 @@ def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Gen
 
 
 def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
-    generator = torch.Generator().manual_seed(args.seed)
-    batches, started = [], time.perf_counter()
-    for start in range(0, args.num_samples, args.batch_size):
-        images, spent = sample(method, nfe, models, min(args.batch_size, args.num_samples - start), generator)
-        batches.append(images)
+    started = time.perf_counter()
+    draw = partial(sample, method, nfe, models)
+    images, spent = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed)
     seconds = time.perf_counter() - started
-    result = evaluate_samples(classifier, torch.cat(batches), reference)
+    result = evaluate_samples(classifier, images, reference)
     return {"method": method, "nfe": spent, "mnist_fid": round(result["fid"], 3),
             "confident_share": round(result["confident_share"], 4),
             "ms_per_image": round(1000 * seconds / args.num_samples, 3)}

@@ -34,7 +34,7 @@ from course_utils.guidance import load_text2image  # noqa: E402
 from course_utils.latents import load_vae  # noqa: E402
 from course_utils.metrics import load_classifier  # noqa: E402
 from evaluate_text2image import digit_prompts, generate, real_reference, sample_quality  # noqa: E402
-from reports import output_path_problem, publish, reproduce_command  # noqa: E402
+from reports import parse_with_outputs, publish, reproduce_command  # noqa: E402
 from course_utils.samplers import SAMPLERS  # noqa: E402
 from resumable import in_range, integer_in  # noqa: E402
 
@@ -51,12 +51,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "guidance_remedies.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "guidance_remedies.md")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
+    args = parse_with_outputs(parser, argv, "guidance_remedies")
     if not 1 <= args.per_digit <= 500 or not 0.0 <= args.rescale <= 1.0 or not 0 <= args.interval[0] <= args.interval[1]:
         parser.error("--per-digit must be in [1, 500], --rescale in [0, 1], --interval low <= high, both >= 0")
     if any(not 0.0 <= w <= 50.0 for w in args.scales) or not 1 <= args.steps <= 1000 or args.threads < 1:

@@ -35,7 +35,7 @@ from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  
 from course_utils.samplers import SAMPLERS  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
 from benchmark_samplers import measure  # noqa: E402  (scripts/ is on sys.path: it holds this script)
-from reports import output_path_problem, publish, reproduce_command  # noqa: E402
+from reports import parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
 
 DEFAULT_RUNS = ["ddpm:100", "ddpm:20", "ddim:20", "dpm_solver++:10"]
@@ -92,12 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "prediction_targets.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "prediction_targets.md")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
+    args = parse_with_outputs(parser, argv, "prediction_targets")
     models = [spec.split("=", 1) for spec in args.model]
     if any(len(pair) != 2 or not Path(pair[1]).is_file() for pair in models):
         parser.error(f"--model must be LABEL=PATH with an existing file, got {args.model}")

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,10 +31,11 @@ from course_utils.checkpoints import load_weights, stored_config  # noqa: E402
 from course_utils.flow import SAMPLERS as FLOW_SAMPLERS  # noqa: E402
 from course_utils.flow import number_of_evaluations, sample_flow  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
+from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches,  # noqa: E402
+                                   sample_with_scheduler)
 from course_utils.unet import TinyUNet  # noqa: E402
 from reports import measured_runs, publish, reproduce_command  # noqa: E402
-from resumable import integer_in  # noqa: E402
+from resumable import exported_file_problem, integer_in  # noqa: E402
 from train_ddpm import images_seen  # noqa: E402
 
 
@@ -64,9 +64,10 @@ def parse_args(argv=None):
                         help="the page whose training-recipes block receives the table")
     args = parser.parse_args(argv)
     for path in args.checkpoints:
-        if path.suffix != ".safetensors" or not path.is_file() or not path.with_suffix(".json").is_file():
-            parser.error(f"each checkpoint must be a .safetensors file with its .json manifest beside it, "
-                         f"got {path}")
+        rebuild = "export one with python scripts/train_ddpm.py --out NAME.safetensors"
+        problem = exported_file_problem("checkpoints", path, rebuild)
+        if problem:
+            parser.error(problem)
     return args
 
 
@@ -99,18 +100,13 @@ def effective_decay(decay: float, updates: int) -> float:
 
 def sample(model, config: dict, name: str, steps: int, args) -> tuple[torch.Tensor, int]:
     """``args.num_samples`` digits in batches from one seeded generator, and the NFE per image."""
-    generator = torch.Generator().manual_seed(args.seed)
-    batches, nfe = [], 0
-    for start in tqdm(range(0, args.num_samples, args.batch_size), desc=f"{name}/{steps}", leave=False):
-        count = min(args.batch_size, args.num_samples - start)
+    def draw(count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         if name in FLOW_SAMPLERS:
-            batches.append(sample_flow(model, count, steps, generator, sampler=name, progress=False).clamp(-1, 1))
-            nfe = number_of_evaluations(steps, name)
-        else:
-            scheduler = make_scheduler(name, prediction_type=config["prediction_type"])
-            images, nfe = sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
-            batches.append(images)
-    return torch.cat(batches), nfe
+            images = sample_flow(model, count, steps, generator, sampler=name, progress=False)
+            return images.clamp(-1, 1), number_of_evaluations(steps, name)
+        scheduler = make_scheduler(name, prediction_type=config["prediction_type"])
+        return sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
+    return sample_in_batches(draw, args.num_samples, args.batch_size, args.seed, f"{name}/{steps}")
 
 
 def markdown_table(table: dict) -> str:

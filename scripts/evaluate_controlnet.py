@@ -44,7 +44,7 @@ from course_utils.data import DATA_DIR, mnist_tensors, sha256_of  # noqa: E402
 from course_utils.metrics import classify, load_classifier  # noqa: E402
 from course_utils.part_folders import COURSE_CONTROLNET_DIR  # noqa: E402
 from course_utils.pipeline import build_controlnet_pipeline, pipeline_images_to_digits  # noqa: E402
-from reports import output_path_problem, publish, reproduce_command  # noqa: E402
+from reports import parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import in_range, integer_in  # noqa: E402
 
 MANIFEST = DATA_DIR / "controlnet_mnist.json"
@@ -62,12 +62,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--write-manifest", action="store_true", help=f"store the results in {MANIFEST.name}")
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "controlnet.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "controlnet.md")
-    args = parser.parse_args(argv)
-    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
-        if output_path_problem(option, output):
-            parser.error(output_path_problem(option, output))
+    args = parse_with_outputs(parser, argv, "controlnet")
     if not 1 <= args.per_digit <= 500:
         parser.error(f"--per-digit must be in [1, 500], got {args.per_digit}")
     if any(not 0.0 <= s <= 5.0 for s in args.scales + args.disagree_scales):

@@ -45,7 +45,7 @@ from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.metrics import classify, confident_share, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, reflow_pairs  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import integer_in, step_generator  # noqa: E402
+from resumable import exported_file_problem, integer_in, step_generator  # noqa: E402
 from train_ddpm import machine  # noqa: E402
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -82,12 +82,15 @@ def parse_args(argv=None):
         parser.error(f"--out must name a .safetensors file (its manifest goes beside it as .json), got {args.out}")
     if args.out.is_dir():
         parser.error(f"--out must be a file path, got the folder {args.out}")
-    if shipped_output_problem("--out", args.out, args.overwrite_shipped):
-        parser.error(shipped_output_problem("--out", args.out, args.overwrite_shipped))
+    problem = shipped_output_problem("--out", args.out, args.overwrite_shipped)
+    if problem:
+        parser.error(problem)
     if args.run_dir.exists() and not args.run_dir.is_dir():
         parser.error(f"--run-dir must be a folder, got the file {args.run_dir}")
-    if not (args.flow.is_file() and args.flow.with_suffix(".json").is_file()):
-        parser.error(f"--flow needs a .safetensors file with its .json manifest beside it, got {args.flow}")
+    problem = exported_file_problem("--flow", args.flow, "export one with python "
+                                    "scripts/train_ddpm.py --objective flow, which writes both")
+    if problem:
+        parser.error(problem)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: this torch sees no CUDA GPU")
     if args.sampler == "heun" and args.nfe % 2 == 0:

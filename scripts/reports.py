@@ -7,6 +7,7 @@ alone. Every file is written atomically.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -84,3 +85,21 @@ def output_path_problem(option: str, path: Path) -> str | None:
     if not path.parent.is_dir():
         return f"{option} {path}: the folder {path.parent} does not exist (create it, or choose another path)"
     return None
+
+
+def parse_with_outputs(parser: argparse.ArgumentParser, argv: list[str] | None, name: str,
+                       fresh: bool = False) -> argparse.Namespace:
+    """Add ``--json`` and ``--markdown`` (default ``docs/NAME.json`` and ``docs/NAME.md``) as the
+    last options of ``parser``, with ``fresh`` also ``--fresh`` (for a script that continues from
+    ``--json``, see :func:`measured_runs`), and parse ``argv``; a path that cannot be written stops
+    the script at once, with an argparse error (:func:`output_path_problem`)."""
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / f"{name}.json")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / f"{name}.md")
+    if fresh:
+        parser.add_argument("--fresh", action="store_true", help="ignore runs already in --json")
+    args = parser.parse_args(argv)
+    for option, output in (("--json", args.json), ("--markdown", args.markdown)):  # before any work
+        problem = output_path_problem(option, output)
+        if problem:
+            parser.error(problem)
+    return args

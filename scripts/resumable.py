@@ -9,7 +9,8 @@ bit), and training to N steps gives the same model whatever longer run it was pa
 
     run = TrainingRun(args.run_dir, model, optimizer, ema)
     while run.step < args.steps:
-        loss = ...                                            # one optimizer step
+        loss = ...                                            # the batch's loss
+        optimizer_step(loss, model, optimizer, (ema,))        # backward, clipping, step, EMA
         run.finish_step(args.steps, loss=loss.item())         # logs every LOG_EVERY steps
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
@@ -77,9 +78,39 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps: int, batch_si
     parser.add_argument("--save-every", type=integer_in(1), default=250)
 
 
+def exported_file_problem(option: str, path: Path, rebuild: str) -> str | None:
+    """Why ``path`` (the value of ``option``) is not an exported file a script can read, or None:
+    a ``.safetensors`` file with its ``.json`` manifest beside it, as the course's scripts write
+    them both. ``rebuild`` says how to make the file again (the command that exports it)."""
+    manifest = path.with_suffix(".json")
+    if path.suffix != ".safetensors":
+        found = "not a .safetensors file"
+    elif not path.is_file():
+        found = "no such file"
+    elif not manifest.is_file():
+        found = f"no manifest {manifest.name} beside it"
+    else:
+        return None
+    return (f"{option} needs a .safetensors file with its .json manifest beside it, "
+            f"got {path} ({found}); {rebuild}")
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The random stream of one training step, a function of (seed, step) only."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def optimizer_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   emas: tuple[EMA, ...] = ()) -> None:
+    """The update every training script makes from a batch's ``loss``: gradients of ``model``,
+    clipped to norm 1 (one unlucky batch cannot throw the weights far), the optimizer's step, then
+    each average of ``emas`` follows ``model``."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    for ema in emas:
+        ema.update(model)
 
 
 def learning_rate(step: int, base_lr: float, warmup: int, total_steps: int | None = None,
@@ -99,11 +130,13 @@ class TrainingRun:
     """The resumable state of one training run; resumes from ``run_dir/state.pt`` when it exists."""
 
     def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None = None,
-                 settings: dict[str, str] | None = None, extra_emas: dict[str, EMA] | None = None):
+                 settings: dict[str, str] | None = None,
+                 extra_emas: dict[float, EMA] | None = None):
         """``settings``: what defines the weights (batch size, learning rate, target, ...). They are stored
         with the state, and resuming with different ones is refused, since the manifest would then
-        record a command that did not produce the weights. ``extra_emas``: averages with other decays,
-        kept beside ``ema`` so that one run can compare EMA lengths (saved and resumed with it)."""
+        record a command that did not produce the weights. ``extra_emas``: averages with other
+        decays, keyed by their decay, kept beside ``ema`` so that one run can compare EMA lengths
+        (saved and resumed with it; ``state.pt`` stores each under ``str(decay)``)."""
         self.run_dir, self.model, self.optimizer, self.ema = Path(run_dir), model, optimizer, ema
         self.extra_emas = extra_emas or {}
         self.settings = settings or {}
@@ -134,10 +167,12 @@ class TrainingRun:
         if self.ema is not None:
             self.ema.model.load_state_dict(state["ema"])
             self.ema.num_updates = state["ema_updates"]
-        for name, extra in self.extra_emas.items():
-            if name not in state.get("extra_emas", {}):
-                raise SystemExit(f"{self.state_path} holds no EMA {name!r}: resume with the run's EMA decays")
-            extra.model.load_state_dict(state["extra_emas"][name])
+        stored_emas = state.get("extra_emas", {})
+        for decay, extra in self.extra_emas.items():
+            if str(decay) not in stored_emas:
+                raise SystemExit(f"{self.state_path} holds no EMA {str(decay)!r}: "
+                                 f"resume with the run's EMA decays")
+            extra.model.load_state_dict(stored_emas[str(decay)])
             extra.num_updates = state["ema_updates"]
         self.step, self.wall_time = state["step"], state["wall_time"]
         self._loss_sums = dict(state.get("loss_sums", {}))
@@ -158,7 +193,8 @@ class TrainingRun:
         if self.ema is not None:
             state |= {"ema": self.ema.model.state_dict(), "ema_updates": self.ema.num_updates}
         if self.extra_emas:
-            state["extra_emas"] = {name: extra.model.state_dict() for name, extra in self.extra_emas.items()}
+            state["extra_emas"] = {str(decay): extra.model.state_dict()
+                                   for decay, extra in self.extra_emas.items()}
         atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
 
     def finish_step(self, total_steps: int, **losses: float) -> None:

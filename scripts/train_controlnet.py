@@ -35,7 +35,8 @@ from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.text import tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402
+from resumable import (  # noqa: E402
+    TrainingRun, add_training_arguments, learning_rate, optimizer_step, step_generator)
 from train_text2image import batch_captions, caption_levels  # noqa: E402
 
 
@@ -92,11 +93,7 @@ def main(argv=None):
         with torch.no_grad():
             embeddings = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
         loss = controlnet_loss(unet, controlnet, latents[index], controls[index], embeddings, alpha_bar, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(controlnet.parameters(), 1.0)
-        optimizer.step()
-        ema.update(controlnet)
+        optimizer_step(loss, controlnet, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()

@@ -42,7 +42,9 @@ from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, in_range, integer_in, learning_rate, step_generator  # noqa: E402
+from resumable import (  # noqa: E402
+    TrainingRun, add_training_arguments, exported_file_problem, in_range, integer_in, learning_rate,
+    optimizer_step, step_generator)
 
 
 SPACES = {"pixel": ("ddpm_mnist", "32,64,128"), "latent": ("latent_ddpm_mnist", "48,96,192")}
@@ -110,10 +112,14 @@ def parse_args(argv=None):
     args.channels = args.channels or default_channels
     args.run_dir = args.run_dir or ROOT / "runs" / name
     args.out = args.out or DATA_DIR / f"{name}.safetensors"
-    if shipped_output_problem("--out", args.out, args.overwrite_shipped):
-        parser.error(shipped_output_problem("--out", args.out, args.overwrite_shipped))
-    if args.init_from is not None and not (args.init_from.is_file() and args.init_from.with_suffix(".json").is_file()):
-        parser.error(f"--init-from needs a .safetensors file with its .json manifest beside it, got {args.init_from}")
+    problem = shipped_output_problem("--out", args.out, args.overwrite_shipped)
+    if problem:
+        parser.error(problem)
+    if args.init_from is not None:
+        rebuild = "export one with python scripts/train_ddpm.py, which writes both"
+        problem = exported_file_problem("--init-from", args.init_from, rebuild)
+        if problem:
+            parser.error(problem)
     if args.decay_steps > args.steps:
         parser.error(f"--decay-steps must be at most --steps ({args.steps}), got {args.decay_steps}")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -179,7 +185,7 @@ def main(argv=None):
     model = TinyUNet(channels, image_channels).to(device, memory_format=torch.channels_last)
     images = images.to(device)
     ema = EMA(model, args.ema_decay)
-    extra_emas = {str(decay): EMA(model, decay) for decay in args.extra_ema_decays}
+    extra_emas = {decay: EMA(model, decay) for decay in args.extra_ema_decays}
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas(args.schedule, args.timesteps)).float()
 
@@ -200,13 +206,7 @@ def main(argv=None):
         else:
             loss = ddpm_loss(model, batch, alpha_bar, generator, args.prediction_type, args.time_sampling,
                              args.snr_gamma)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        ema.update(model)
-        for extra in extra_emas.values():
-            extra.update(model)
+        optimizer_step(loss, model, optimizer, (ema, *extra_emas.values()))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
@@ -216,7 +216,7 @@ def main(argv=None):
         config.update(objective="flow", time_scale=TIME_SCALE)
     else:
         config.update(schedule=args.schedule, num_train_timesteps=args.timesteps, prediction_type=args.prediction_type)
-    for decay, averaged in [(args.ema_decay, ema), *((float(d), e) for d, e in extra_emas.items())]:
+    for decay, averaged in [(args.ema_decay, ema), *extra_emas.items()]:
         out = args.out if decay == args.ema_decay else ema_path(args.out, decay)
         export(averaged.model, out, config, args, argv, decay, earlier, run, count_parameters(model), machine(device))
 

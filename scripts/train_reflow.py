@@ -40,7 +40,9 @@ from course_utils.flow import TIME_SCALE  # noqa: E402
 from course_utils.reflow import TIME_SAMPLINGS, U_SHAPE, load_flow_file, reflow_loss  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, in_range, learning_rate, step_generator  # noqa: E402
+from resumable import (  # noqa: E402
+    TrainingRun, add_training_arguments, exported_file_problem, in_range, learning_rate,
+    optimizer_step, step_generator)
 from make_reflow_pairs import relative  # noqa: E402
 from train_ddpm import images_seen, machine  # noqa: E402
 
@@ -74,15 +76,19 @@ def parse_args(argv=None):
         parser.error(f"--out must name a .safetensors file (its manifest goes beside it as .json), got {args.out}")
     if not args.out.parent.is_dir():
         parser.error(f"--out {args.out}: the folder {args.out.parent} does not exist")
-    if shipped_output_problem("--out", args.out, args.overwrite_shipped):
-        parser.error(shipped_output_problem("--out", args.out, args.overwrite_shipped))
-    if not (args.pairs.suffix == ".safetensors" and args.pairs.is_file() and args.pairs.with_suffix(".json").is_file()):
-        parser.error(f"--pairs needs a .safetensors file with its .json manifest beside it (made by "
-                     f"scripts/make_reflow_pairs.py), got {args.pairs}")
+    problem = shipped_output_problem("--out", args.out, args.overwrite_shipped)
+    if problem:
+        parser.error(problem)
+    rebuild = "make them with python scripts/make_reflow_pairs.py, which writes both"
+    problem = exported_file_problem("--pairs", args.pairs, rebuild)
+    if problem:
+        parser.error(problem)
     args.init_from = None if args.init_from.lower() == "none" else Path(args.init_from)
-    if args.init_from is not None and not (args.init_from.is_file() and args.init_from.with_suffix(".json").is_file()):
-        parser.error(f"--init-from needs a .safetensors file with its .json manifest beside it (or 'none'), "
-                     f"got {args.init_from}")
+    if args.init_from is not None:
+        rebuild = "or 'none'; export one with python scripts/train_ddpm.py --objective flow"
+        problem = exported_file_problem("--init-from", args.init_from, rebuild)
+        if problem:
+            parser.error(problem)
     try:
         args.channels = tuple(int(c) for c in args.channels.split(","))
     except ValueError:
@@ -140,11 +146,7 @@ def main(argv=None):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(run.step, args.lr, args.warmup)
         loss = reflow_loss(model, noise_batch, image_batch, generator, args.time_sampling, args.u_shape)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        ema.update(model)
+        optimizer_step(loss, model, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()

@@ -36,7 +36,8 @@ from course_utils.schedules import alphas_cumprod, make_betas, q_sample  # noqa:
 from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_config, tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, learning_rate, step_generator  # noqa: E402
+from resumable import (  # noqa: E402
+    TrainingRun, add_training_arguments, learning_rate, optimizer_step, step_generator)
 
 
 def parse_args(argv=None):
@@ -104,11 +105,7 @@ def main(argv=None):
         noisy = q_sample(latents[index], timesteps, noise, alpha_bar)
         embeddings = models["text_encoder"](token_ids).last_hidden_state
         loss = torch.mean((models["unet"](noisy, timesteps, encoder_hidden_states=embeddings).sample - noise) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(models.parameters(), 1.0)
-        optimizer.step()
-        ema.update(models)
+        optimizer_step(loss, models, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()

@@ -5,7 +5,7 @@ from diffusers import DDIMScheduler
 
 from course_utils.ddpm import sample_ddpm
 from course_utils.samplers import (SAMPLERS, ddim_step, make_scheduler, noise_levels, sample_ddim,
-                                   sample_with_scheduler, sampling_timesteps)
+                                   sample_in_batches, sample_with_scheduler, sampling_timesteps)
 from course_utils.schedules import alphas_cumprod, make_betas
 from course_utils.unet import TinyUNet
 
@@ -326,3 +326,23 @@ def test_bad_input_is_rejected_with_a_clear_message():
     with pytest.raises(ValueError, match="noise is required"):
         ddim_step(x, 500, 400, x, alpha_bar, eta=0.5)
     ddim_step(x, 99, -1, x, alpha_bar, eta=0.5)  # the last step needs no noise: sigma = 0 there
+
+
+def test_sample_in_batches_gives_the_samples_of_one_seeded_generator_bit_for_bit():
+    """The measuring scripts' samples for a seed: the batches of the inline loop they replaced (a
+    stochastic sampler, a smaller last batch), one after the other from one seeded generator."""
+    model = tiny_model()
+
+    def draw(count, generator):
+        scheduler = make_scheduler("ddpm")
+        return sample_with_scheduler(model, scheduler, count, 2, generator, progress=False)
+
+    images, nfe = sample_in_batches(draw, 5, 2, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    batches = []
+    for start in range(0, 5, 2):
+        batch, _ = draw(min(2, 5 - start), generator)
+        batches.append(batch)
+    assert nfe == 2 and images.shape == (5, 1, 28, 28) and torch.equal(images, torch.cat(batches))
+    with pytest.raises(ValueError, match="batch_size"):
+        sample_in_batches(draw, 5, 0, seed=3)
