@@ -39,21 +39,27 @@ from tqdm.auto import tqdm
 from .flow import SAMPLERS, TIME_SCALE, flow_path, flow_sigmas, flow_velocity_target, straightness
 from .runtime import random_uniform
 from .unet import TinyUNet, check_model, predict_in_chunks, timestep_embedding
-from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_generator, check_image_range,
-                         check_integer, check_number, check_path, check_same_shape, check_tensor)
+from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_device, check_generator,
+                         check_image_range, check_integer, check_number, check_path, check_same_shape, check_tensor)
 
 TIME_SAMPLINGS = ("uniform", "u-shaped", "one-step")
 U_SHAPE = 4.0  # Lee et al.'s a, the rate of the U-shaped density: --a 4 in every training command of their README
 
 
 def _check_model(model, batch_name: str, batch: torch.Tensor, *, sampling: bool = True) -> None:
-    """``model`` can be run on ``batch`` (named ``batch_name`` in the error when a TinyUNet cannot read its shape)."""
+    """``model`` can be run on ``batch`` (named ``batch_name`` in the error when a TinyUNet cannot read its shape):
+    a sampler casts its noise to the model's float32, a loss (``sampling=False``) needs the model in the batch's
+    dtype, as ``flow.flow_loss``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a flow-matching TinyUNet, as flow.load_flow returns), "
                         f"got {type(model).__name__}")
-    if isinstance(model, TinyUNet) and batch.dim() == 4:
+    if isinstance(model, TinyUNet):
+        if batch.dim() != 4:
+            raise ValueError(f"{batch_name} must be images [N, C, H, W] for a TinyUNet, got shape {tuple(batch.shape)}"
+                             f"{f': add the channel dimension, {batch_name}.unsqueeze(1)' if batch.dim() == 3 else ''}"
+                             f" (points [N, d] are for the 2-D toy's ToyVelocity or IdealVelocity)")
         model.check_image_shape(batch_name, tuple(batch.shape[1:]))
-    check_model(model, sampling=sampling)
+    check_model(model, dtype=torch.float32 if sampling else batch.dtype, sampling=sampling)
 
 
 def _check_batch(name: str, value) -> None:
@@ -96,6 +102,7 @@ def reflow_sigmas(size: int, generator: torch.Generator | None = None, device: s
 
     Drawn on ``generator``'s device and moved to ``device``, as :func:`course_utils.flow.training_sigmas`."""
     check_integer("size", size, 0, 2**31 - 1)
+    check_device("device", device, available=False)  # the draws are only moved there, as in runtime.random_uniform
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     check_number("u_shape", u_shape, 0.0, 50.0, open_low=True)
     if time_sampling == "uniform":
@@ -177,7 +184,12 @@ def reflow_pairs(model: nn.Module, noise: torch.Tensor, num_steps: int = 20, sam
 
 def _check_levels(trajectory, sigmas) -> torch.Tensor:
     straightness(trajectory)  # the trajectory's own checks: a list of at least 2 batches of one shape
-    levels = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    try:
+        levels = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):  # None, a string, a list holding None ...
+        raise TypeError(f"sigmas must be the {len(trajectory)} levels of the trajectory's points, a list or tensor of "
+                        f"numbers (e.g. flow.flow_sigmas(num_steps)), got {sigmas!r:.100} "
+                        f"({type(sigmas).__name__})") from None
     if len(levels) != len(trajectory) or not torch.isfinite(levels).all() or (levels.diff() >= 0).any():
         raise ValueError(f"sigmas must be {len(trajectory)} decreasing levels, one per trajectory point (e.g. "
                          f"flow.flow_sigmas(num_steps)), got {levels.tolist()!r:.100}")
@@ -220,11 +232,14 @@ def load_flow_file(path) -> tuple[TinyUNet, dict]:
     ``checkpoints/`` or a run's output), checked against the manifest's SHA-256 like the shipped models
     (``checkpoints.load_weights``). Returns ``(model in eval mode and float32, manifest)``, the manifest's
     ``config`` being the one stored inside the checksummed file. ``flow.load_flow`` loads the shipped ones by name."""
-    from .checkpoints import load_weights, stored_config
+    from .checkpoints import load_weights, manifest_path, stored_config
 
     path = check_path("path", path)
     if path.suffix != ".safetensors":
         raise ValueError(f"path must name a .safetensors weights file (with its .json manifest beside it), got {path}")
+    if not path.exists() and not manifest_path(path).exists():  # a misspelled path (one of the two: load_weights says)
+        raise FileNotFoundError(f"path {path} does not exist, nor its manifest {manifest_path(path).name}: check the "
+                                f"folder and the name (e.g. data/flow_mnist.safetensors, or a training run's --out)")
     state_dict, manifest = load_weights(path.stem, path.parent)
     config = stored_config(path.stem, path.parent)
     if config.get("objective") != "flow" or "channels" not in config:

@@ -2,7 +2,7 @@
 """Call every public function of ``course_utils`` with bad inputs, as a careless learner or a hurried
 instructor would, and sort what happens into four classes.
 
-    python scripts/probe_bad_inputs.py                             # 595 cases, about 30 s on one CPU core
+    python scripts/probe_bad_inputs.py                             # 703 cases, about 30 s on one CPU core
     python scripts/probe_bad_inputs.py --module schedules --module flow
 
 It sets ``HF_HUB_OFFLINE=1`` itself (unless already set), so no case reaches the network, and runs torch on
@@ -83,12 +83,12 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils import (  # noqa: E402
     captions, checkpoints, control, data, ddpm, flow, guidance, homework, latents, metrics, part_folders, pipeline,
-    runtime, samplers, schedules, text, unet, validation, viz,
+    reflow, runtime, samplers, schedules, text, unet, validation, viz,
 )
 
 MODULES = ("captions", "checkpoints", "control", "data", "ddpm", "flow", "guidance", "homework", "latents",
-           "metrics", "part_folders", "pipeline", "runtime", "samplers", "schedules", "text", "unet", "validation",
-           "viz")
+           "metrics", "part_folders", "pipeline", "reflow", "runtime", "samplers", "schedules", "text", "unet",
+           "validation", "viz")
 COURSE_DIR = Path(captions.__file__).resolve().parent
 RESULTS_PATH = Path("/tmp/probe_bad_inputs.json")
 CASE_TIMEOUT_S = 30
@@ -892,6 +892,155 @@ def pipeline_cases(f: Fixtures) -> list[Case]:
     return cases
 
 
+def reflow_cases(f: Fixtures) -> list[Case]:
+    rf = reflow
+    points = lambda: torch.randn(3, 2, generator=torch.Generator().manual_seed(5))  # noqa: E731  the 2-D toy
+    levels = lambda: torch.tensor([0.0, 0.5, 1.0])  # noqa: E731
+    loss = lambda **kw: rf.reflow_loss(**{"model": f.tiny, "noise": f.noise, "images": f.digits, **kw})  # noqa: E731
+    pairs = lambda **kw: rf.reflow_pairs(**{"model": f.tiny, "noise": f.noise, "num_steps": 2, **kw})  # noqa: E731
+    path = lambda: [f.noise, (f.noise + f.digits) / 2, f.digits]  # noqa: E731  2 steps: levels 1, 0.5, 0
+    ideal = lambda: rf.IdealVelocity(points())  # noqa: E731
+    toy = lambda: rf.ToyVelocity()  # noqa: E731
+
+    def weights_only() -> Path:  # a .safetensors file with no manifest beside it
+        from safetensors.torch import save_file
+        save_file({"w": torch.zeros(1)}, str(f.tmp / "lonely.safetensors"))
+        return f.tmp / "lonely.safetensors"
+
+    cases = [
+        case(rf.u_shaped_density, "sigma=0.5 (a Python float)", lambda: rf.u_shaped_density(0.5), "sigma"),
+        case(rf.u_shaped_density, "sigma=None", lambda: rf.u_shaped_density(None), "sigma"),
+        case(rf.u_shaped_density, "sigma=1.5", lambda: rf.u_shaped_density(torch.tensor([1.5])), "sigma"),
+        case(rf.u_shaped_density, "sigma holding NaN", lambda: rf.u_shaped_density(torch.tensor([0.5, NAN])), "sigma"),
+        case(rf.u_shaped_density, "integer sigma tensor([0, 1])", lambda: rf.u_shaped_density(torch.tensor([0, 1])),
+             "sigma"),
+        case(rf.u_shaped_density, "u_shape=0", lambda: rf.u_shaped_density(levels(), 0), "u_shape"),
+        case(rf.u_shaped_density, "u_shape=True", lambda: rf.u_shaped_density(levels(), True), "u_shape"),
+        case(rf.u_shaped_density, "u_shape=NaN", lambda: rf.u_shaped_density(levels(), NAN), "u_shape"),
+        case(rf.u_shaped_density, "u_shape='4' (a string)", lambda: rf.u_shaped_density(levels(), "4"), "u_shape"),
+        case(rf.reflow_sigmas, "size=2.5", lambda: rf.reflow_sigmas(2.5), "size"),
+        case(rf.reflow_sigmas, "size=True", lambda: rf.reflow_sigmas(True), "size"),
+        case(rf.reflow_sigmas, "size=-1", lambda: rf.reflow_sigmas(-1), "size"),
+        case(rf.reflow_sigmas, "generator=0 (a seed)", lambda: rf.reflow_sigmas(4, 0), "generator"),
+        case(rf.reflow_sigmas, "generator=0 (a seed), one-step",
+             lambda: rf.reflow_sigmas(4, 0, time_sampling="one-step"), "generator"),
+        case(rf.reflow_sigmas, "device='gpu'", lambda: rf.reflow_sigmas(4, device="gpu"), "device"),
+        case(rf.reflow_sigmas, "device='gpu', one-step",
+             lambda: rf.reflow_sigmas(4, device="gpu", time_sampling="one-step"), "device"),
+        case(rf.reflow_sigmas, "time_sampling='U-shaped' (capitalised)",
+             lambda: rf.reflow_sigmas(4, time_sampling="U-shaped"), "time_sampling"),
+        case(rf.reflow_sigmas, "time_sampling='logit-normal' (flow_loss's)",
+             lambda: rf.reflow_sigmas(4, time_sampling="logit-normal"), "time_sampling"),
+        case(rf.reflow_sigmas, "time_sampling=None", lambda: rf.reflow_sigmas(4, time_sampling=None), "time_sampling"),
+        case(rf.reflow_sigmas, "u_shape=-1", lambda: rf.reflow_sigmas(4, time_sampling="u-shaped", u_shape=-1),
+             "u_shape"),
+        case(rf.reflow_sigmas, "u_shape=NaN", lambda: rf.reflow_sigmas(4, time_sampling="u-shaped", u_shape=NAN),
+             "u_shape"),
+        case(rf.reflow_sigmas, "u_shape=True", lambda: rf.reflow_sigmas(4, time_sampling="u-shaped", u_shape=True),
+             "u_shape"),
+        case(rf.reflow_loss, "model=None", lambda: loss(model=None), "model"),
+        case(rf.reflow_loss, "a state dict for the model", lambda: loss(model=f.tiny.state_dict()), "model"),
+        case(rf.reflow_loss, "noise=None", lambda: loss(noise=None), "noise"),
+        case(rf.reflow_loss, "images=None", lambda: loss(images=None), "images"),
+        case(rf.reflow_loss, "uint8 images in 0..255", lambda: loss(images=f.digits_uint8), "images"),
+        case(rf.reflow_loss, "images a numpy array", lambda: loss(images=f.digits.numpy()), "images"),
+        case(rf.reflow_loss, "images [N, 28, 28], no channel dim",
+             lambda: loss(noise=f.noise[:, 0], images=f.digits[:, 0]), "images"),
+        case(rf.reflow_loss, "images 27 x 27",
+             lambda: loss(noise=f.noise[..., :27, :27], images=f.digits[..., :27, :27]), "images"),
+        case(rf.reflow_loss, "images [0, 1, 28, 28] (empty)", lambda: loss(noise=f.noise[:0], images=f.digits[:0]),
+             "images"),
+        case(rf.reflow_loss, "noise for 1 image, images for 2", lambda: loss(noise=f.noise[:1]), "noise"),
+        case(rf.reflow_loss, "float64 noise, float32 images", lambda: loss(noise=f.noise.double()), "noise"),
+        case(rf.reflow_loss, "float64 pairs for a float32 model",
+             lambda: loss(noise=f.noise.double(), images=f.digits.double()), "model"),
+        case(rf.reflow_loss, "generator=0 (a seed)", lambda: loss(generator=0), "generator"),
+        case(rf.reflow_loss, "time_sampling='ushaped'", lambda: loss(time_sampling="ushaped"), "time_sampling"),
+        case(rf.reflow_loss, "u_shape=0", lambda: loss(time_sampling="u-shaped", u_shape=0), "u_shape"),
+        case(rf.reflow_pairs, "model=None", lambda: pairs(model=None), "model"),
+        case(rf.reflow_pairs, "a state dict for the model", lambda: pairs(model=f.tiny.state_dict()), "model"),
+        case(rf.reflow_pairs, "noise=None", lambda: pairs(noise=None), "noise"),
+        case(rf.reflow_pairs, "integer noise", lambda: pairs(noise=f.noise.long()), "noise"),
+        case(rf.reflow_pairs, "noise a numpy array", lambda: pairs(noise=f.noise.numpy()), "noise"),
+        case(rf.reflow_pairs, "noise [N, 28, 28], no channel dim", lambda: pairs(noise=f.noise[:, 0]), "noise"),
+        case(rf.reflow_pairs, "noise 27 x 27", lambda: pairs(noise=f.noise[..., :27, :27]), "noise"),
+        case(rf.reflow_pairs, "noise [0, 1, 28, 28] (empty)", lambda: pairs(noise=f.noise[:0]), "noise"),
+        case(rf.reflow_pairs, "num_steps=0", lambda: pairs(num_steps=0), "num_steps"),
+        case(rf.reflow_pairs, "num_steps=2.5", lambda: pairs(num_steps=2.5), "num_steps"),
+        case(rf.reflow_pairs, "num_steps=True", lambda: pairs(num_steps=True), "num_steps"),
+        case(rf.reflow_pairs, "num_steps='20' (a string)", lambda: pairs(num_steps="20"), "num_steps"),
+        case(rf.reflow_pairs, "sampler='rk4'", lambda: pairs(sampler="rk4"), "sampler"),
+        case(rf.reflow_pairs, "sampler='Euler' (capitalised)", lambda: pairs(sampler="Euler"), "sampler"),
+        case(rf.reflow_pairs, "shift=0", lambda: pairs(shift=0), "shift"),
+        case(rf.reflow_pairs, "shift=NaN", lambda: pairs(shift=NAN), "shift"),
+        case(rf.reflow_pairs, "shift=True", lambda: pairs(shift=True), "shift"),
+        case(rf.reflow_pairs, "return_trajectory='yes'", lambda: pairs(return_trajectory="yes"), "return_trajectory"),
+        case(rf.reflow_pairs, "progress=1", lambda: pairs(progress=1), "progress"),
+    ]
+    trajectories = [  # (bad input, the call's arguments, what it names); x0_drift takes the first four too
+        ("trajectory=None", lambda: (None, [1.0, 0.5, 0.0]), "trajectory"),
+        ("a trajectory of (t, x) pairs", lambda: (f.frames, [1.0, 0.0]), "trajectory"),
+        ("sigmas increasing [0, 0.5, 1]", lambda: (path(), [0.0, 0.5, 1.0]), "sigmas"),
+        ("sigmas=None", lambda: (path(), None), "sigmas"),
+        ("trajectory=[] (empty)", lambda: ([], []), "trajectory"),
+        ("one point", lambda: ([f.noise], [1.0]), "trajectory"),
+        ("the trajectory stacked [3, N, ...]", lambda: (torch.stack(path()), [1.0, 0.5, 0.0]), "trajectory"),
+        ("points of different shapes", lambda: ([f.noise, f.digits[:1]], [1.0, 0.0]), "trajectory"),
+        ("2 sigmas for 3 points", lambda: (path(), [1.0, 0.0]), "sigmas"),
+        ("sigmas holding NaN", lambda: (path(), [1.0, NAN, 0.0]), "sigmas"),
+        ("sigmas='1, 0.5, 0' (a string)", lambda: (path(), "1, 0.5, 0"), "sigmas"),
+    ]
+    for function, rows in ((rf.x0_hat_path, trajectories), (rf.x0_drift, trajectories[:4])):
+        cases += [case(function, bad, lambda function=function, arguments=arguments: function(*arguments()), name)
+                  for bad, arguments, name in rows]
+    cases += [
+        case(rf.load_flow_file, "path=None", lambda: rf.load_flow_file(None), "path"),
+        case(rf.load_flow_file, "path=3 (a number)", lambda: rf.load_flow_file(3), "path"),
+        case(rf.load_flow_file, "a file that does not exist",
+             lambda: rf.load_flow_file(f.tmp / "missing.safetensors"), "missing.json", "missing.safetensors"),
+        case(rf.load_flow_file, "the manifest flow_mnist.json, not the weights",
+             lambda: rf.load_flow_file(data.DATA_DIR / "flow_mnist.json"), "path"),
+        case(rf.load_flow_file, "the name 'flow_mnist', not a path", lambda: rf.load_flow_file("flow_mnist"), "path"),
+        case(rf.load_flow_file, "a folder", lambda: rf.load_flow_file(f.empty_dir), "path"),
+        case(rf.load_flow_file, "the DDPM ddpm_mnist.safetensors",
+             lambda: rf.load_flow_file(data.DATA_DIR / "ddpm_mnist.safetensors"), "path"),
+        case(rf.load_flow_file, "weights without a manifest beside them", lambda: rf.load_flow_file(weights_only()),
+             "lonely.json"),
+        case(rf.load_flow_file, "a manifest that is not JSON", lambda: rf.load_flow_file(f.broken_manifest),
+             "broken.json"),
+        case(rf.IdealVelocity, "data=None", lambda: rf.IdealVelocity(None), "data"),
+        case(rf.IdealVelocity, "data [N], 1-D", lambda: rf.IdealVelocity(points()[:, 0]), "data"),
+        case(rf.IdealVelocity, "integer data", lambda: rf.IdealVelocity(points().long()), "data"),
+        case(rf.IdealVelocity, "data [0, 2] (empty)", lambda: rf.IdealVelocity(points()[:0]), "data"),
+        case(rf.IdealVelocity, "data a numpy array", lambda: rf.IdealVelocity(points().numpy()), "data"),
+        case(rf.IdealVelocity.forward, "x of another dimension [N, 3]",
+             lambda: ideal()(torch.randn(2, 3), torch.tensor([500, 500])), "x"),
+        case(rf.IdealVelocity.forward, "timesteps 0 (sigma = 0, singular)",
+             lambda: ideal()(points()[:2], torch.tensor([0, 500])), "timesteps"),
+        case(rf.IdealVelocity.forward, "timesteps=500 (a Python int)", lambda: ideal()(points()[:2], 500), "timesteps"),
+        case(rf.IdealVelocity.forward, "3 timesteps for 2 points",
+             lambda: ideal()(points()[:2], torch.tensor([500, 500, 500])), "timesteps"),
+        case(rf.IdealVelocity.forward, "timesteps 1500 (sigma 1.5)",
+             lambda: ideal()(points()[:2], torch.tensor([1500, 500])), "timesteps"),
+        case(rf.ToyVelocity, "dims=0", lambda: rf.ToyVelocity(0), "dims"),
+        case(rf.ToyVelocity, "dims=2.5", lambda: rf.ToyVelocity(2.5), "dims"),
+        case(rf.ToyVelocity, "width=0", lambda: rf.ToyVelocity(width=0), "width"),
+        case(rf.ToyVelocity, "width=True", lambda: rf.ToyVelocity(width=True), "width"),
+        case(rf.ToyVelocity, "embedding=7 (odd)", lambda: rf.ToyVelocity(embedding=7), "embedding"),
+        case(rf.ToyVelocity, "embedding=0", lambda: rf.ToyVelocity(embedding=0), "embedding"),
+        case(rf.ToyVelocity.forward, "x [N, 3] for dims=2", lambda: toy()(torch.randn(2, 3), torch.tensor([500, 500])),
+             "x"),
+        case(rf.ToyVelocity.forward, "x [N], 1-D", lambda: toy()(points()[:, 0], torch.tensor([500, 500, 500])), "x"),
+        case(rf.ToyVelocity.forward, "integer x", lambda: toy()(points().long(), torch.tensor([500, 500, 500])), "x"),
+        case(rf.ToyVelocity.forward, "timesteps=500 (a Python int)", lambda: toy()(points(), 500), "timesteps"),
+        case(rf.ToyVelocity.forward, "2 timesteps for 3 points", lambda: toy()(points(), torch.tensor([500, 500])),
+             "timesteps"),
+        case(rf.ToyVelocity.forward, "timesteps [N, 1], 2-D", lambda: toy()(points(), torch.full((3, 1), 500)),
+             "timesteps"),
+    ]
+    return cases
+
+
 def runtime_cases(f: Fixtures) -> list[Case]:
     r = runtime
     cases = [
@@ -933,6 +1082,9 @@ def samplers_cases(f: Fixtures) -> list[Case]:
     with_scheduler = lambda scheduler=None, **kw: s.sample_with_scheduler(**{  # noqa: E731
         "model": f.tiny, "scheduler": scheduler or f.scheduler(), "num_images": 2, "num_inference_steps": 2,
         "progress": False, **kw})
+
+    def in_batches(count, generator):
+        return s.sample_with_scheduler(f.tiny, f.scheduler(), count, 2, generator, progress=False)
     return [
         case(s.check_num_inference_steps, "0", lambda: s.check_num_inference_steps(0), "num_inference_steps"),
         case(s.check_num_inference_steps, "True", lambda: s.check_num_inference_steps(True), "num_inference_steps"),
@@ -968,6 +1120,9 @@ def samplers_cases(f: Fixtures) -> list[Case]:
              "num_inference_steps"),
         case(s.sample_with_scheduler, "image_shape=(28, 28), no channel", lambda: with_scheduler(image_shape=(28, 28)),
              "image_shape"),
+        case(s.sample_in_batches, "batch_size=0", lambda: s.sample_in_batches(in_batches, 2, 0, 0),
+             "batch_size"),
+        case(s.sample_in_batches, "draw=None", lambda: s.sample_in_batches(None, 2, 1, 0), "draw"),
     ]
 
 
@@ -1148,6 +1303,7 @@ def first_day_cases(f: Fixtures) -> list[Case]:
     images_cases = [  # (function, call with the bad images, name, description)
         (ddpm.ddpm_loss, lambda x: ddpm.ddpm_loss(tiny, x, alpha), "x0"),
         (flow.flow_loss, lambda x: flow.flow_loss(tiny, x), "x0"),
+        (reflow.reflow_loss, lambda x: reflow.reflow_loss(tiny, f.noise, x), "images"),
         (schedules.q_sample, lambda x: schedules.q_sample(x, steps, f.noise, alpha), "x0"),
         (captions.measure_attributes, lambda x: captions.measure_attributes(x), "images"),
         (captions.caption_dataset, lambda x: captions.caption_dataset(x, f.labels), "images"),
@@ -1167,7 +1323,7 @@ def first_day_cases(f: Fixtures) -> list[Case]:
                           kind="range"))
     # the diffusion inputs (centred: images in [-1, 1] or scaled latents) and the digit measures (which
     # threshold ink on [-1, 1]) also refuse images in [0, 1]
-    for function, call, name in images_cases[:9]:
+    for function, call, name in images_cases[:10]:
         cases.append(case(function, "images in [0, 1], not [-1, 1]", lambda call=call: call(f.digits_01), name,
                           kind="range"))
     cases += [
@@ -1218,6 +1374,10 @@ def first_day_cases(f: Fixtures) -> list[Case]:
              lambda: samplers.sample_with_scheduler(None, f.scheduler(), 2, 2, progress=False), "model", kind="model"),
         case(flow.sample_flow, "a float16 model", lambda: flow.sample_flow(model().half(), 2, 2, progress=False),
              "model", kind="model"),
+        case(reflow.reflow_pairs, "a float16 model", lambda: reflow.reflow_pairs(model().half(), f.noise, 2), "model",
+             kind="model"),
+        case(reflow.reflow_pairs, "a model on the meta device",
+             lambda: reflow.reflow_pairs(model().to("meta"), f.noise, 2), "model", kind="model"),
         case(flow.velocity_at, "float64 x", lambda: flow.velocity_at(tiny, f.digits.double(), 0.5), "model",
              kind="model"),
         case(ddpm.ddpm_loss, "x0 a numpy array", lambda: ddpm.ddpm_loss(tiny, f.digits.numpy(), alpha), "x0",

@@ -1,5 +1,5 @@
 """The bad-input contract of the whole library, measured: scripts/probe_bad_inputs.py calls every public function of
-course_utils with about 500 wrong inputs (wrong types, booleans as numbers, out-of-range numbers, wrong shapes and
+course_utils with about 700 wrong inputs (wrong types, booleans as numbers, out-of-range numbers, wrong shapes and
 dtypes, misspelled names, missing and damaged files) and sorts what happens. Every case must end in a clear error
 that names the parameter or file: none may be accepted silently or crash inside torch, numpy or diffusers.
 Its first-day cases add images in the wrong value range, models and tensors of the wrong kind, and damaged

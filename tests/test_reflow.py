@@ -283,12 +283,20 @@ def test_load_flow_file_reads_shipped_and_other_checkpoints_and_refuses_others(t
     (lambda: reflow.IdealVelocity(torch.zeros(0, 2)), "data"),
     (lambda: reflow.ToyVelocity(width=0), "width"),
     (lambda: reflow.load_flow_file(None), "path"),
+    # found by scripts/probe_bad_inputs.py: each was a raw torch error, named another parameter, or misled
+    (lambda: reflow.reflow_sigmas(4, device="gpu", time_sampling="one-step"), "device"),
+    (lambda: reflow.reflow_loss(TinyUNet((8, 16)), *(x[:, 0] for x in pairs_batch())), "images"),  # [N, H, W]
+    (lambda: reflow.reflow_pairs(TinyUNet((8, 16)), torch.randn(2, 28, 28), 2), "noise"),
+    (lambda: reflow.reflow_loss(LinearField().double(), *(x.double() for x in pairs_batch())), None),  # as flow_loss
+    (lambda: reflow.x0_hat_path([torch.zeros(2, 3)] * 3, None), "sigmas"),
+    (lambda: reflow.x0_drift([torch.zeros(2, 3)] * 3, "1, 0.5, 0"), "sigmas"),
+    (lambda: reflow.load_flow_file(DATA_DIR / "flow_mnsit.safetensors"), "path"),  # misspelled: no manifest either
 ])
 def test_bad_input_is_refused_by_name(call, name):
     if name is None:
         call()
         return
-    with pytest.raises((TypeError, ValueError), match=rf"\b{name}\b"):
+    with pytest.raises((TypeError, ValueError, FileNotFoundError), match=rf"\b{name}\b"):
         call()
 
 
