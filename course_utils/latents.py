@@ -46,23 +46,34 @@ def crop_to_28(images: torch.Tensor) -> torch.Tensor:
     return images[..., PADDING:PADDING + 28, PADDING:PADDING + 28]
 
 
-def vae_config() -> dict:
-    """The ``AutoencoderKL`` configuration of the course VAE (0.68M parameters, against Stable
-    Diffusion v1's 84M). Three resolution levels (32, 16, 8); the 8x8 bottleneck has self-attention."""
+VAE_WIDTHS = (16, 32, 64)  # the shipped VAE's channels per resolution level (data/vae_mnist.json says which)
+
+
+def vae_config(widths=VAE_WIDTHS) -> dict:
+    """The ``AutoencoderKL`` configuration of a course VAE with ``widths`` channels at its three resolution
+    levels (32, 16, 8; the default 16/32/64 has 0.68M parameters, against Stable Diffusion v1's 84M); the 8x8
+    bottleneck has self-attention. Each width is a multiple of 8, the group count of its GroupNorm layers."""
+    if not isinstance(widths, (tuple, list)) or len(widths) != 3:
+        raise ValueError(f"widths must be three channel counts, one per resolution level, got {widths!r}")
+    for width in widths:
+        check_integer("widths", width, 8, 4096)
+        if width % 8:
+            raise ValueError(f"widths must be multiples of 8 (GroupNorm with 8 groups), got {list(widths)}")
     return {
         "in_channels": 1, "out_channels": 1, "latent_channels": LATENT_CHANNELS,
         "down_block_types": ["DownEncoderBlock2D"] * 3, "up_block_types": ["UpDecoderBlock2D"] * 3,
-        "block_out_channels": [16, 32, 64], "layers_per_block": 1, "norm_num_groups": 8,
+        "block_out_channels": list(widths), "layers_per_block": 1, "norm_num_groups": 8,
         "sample_size": IMAGE_SIZE,
     }
 
 
-def make_vae(scaling_factor: float = 1.0):
-    """A fresh (untrained) course VAE as a ``diffusers.AutoencoderKL``."""
+def make_vae(scaling_factor: float = 1.0, widths=VAE_WIDTHS):
+    """A fresh (untrained) course VAE as a ``diffusers.AutoencoderKL`` (``widths``: see :func:`vae_config`)."""
     check_number("scaling_factor", scaling_factor, 0, 1000, open_low=True)
+    config = vae_config(widths)
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(**vae_config(), scaling_factor=scaling_factor)
+    return AutoencoderKL(**config, scaling_factor=scaling_factor)
 
 
 def load_vae():

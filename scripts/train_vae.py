@@ -4,9 +4,12 @@ course's Stable Diffusion folder, data/course_pipeline/vae/, and its record into
 Resumable (``scripts/resumable.py``): the training state is saved to --run-dir every --save-every steps,
 and each step's batch and noise come from a generator seeded with (seed, step). At the end the latent
 scaling factor (1 / std of the posterior means of 10,000 training digits) is computed and stored in
-the model config, and the test-set PSNR is measured and written into the manifest.
+the model config, and the test-set PSNR and the reconstruction FID (the latent models' floor: MNIST FID of
+1,000 reconstructed test digits, beside the data floor of 1,000 real ones) are written into the manifest.
 
     python scripts/train_vae.py --steps 3000 --threads 2
+    python scripts/train_vae.py --channels 32,64,128 --steps 3000 --threads 1 --run-dir runs/vae_study/w32 \
+        --pipeline-dir runs/vae_study/w32 --manifest runs/vae_study/w32.json
 """
 from __future__ import annotations
 
@@ -21,17 +24,43 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.latents import (crop_to_28, latent_scaling_factor, make_vae, pad_to_32, psnr,  # noqa: E402
-                                  vae_config, vae_loss)
+from course_utils.latents import (VAE_WIDTHS, crop_to_28, decode, encode, latent_scaling_factor,  # noqa: E402
+                                  make_vae, pad_to_32, psnr, vae_config, vae_loss)
+from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
-from resumable import TrainingRun, add_training_arguments, step_generator  # noqa: E402
+from resumable import (  # noqa: E402
+    TrainingRun, add_training_arguments, optimizer_step, step_generator)
+
+
+def channels_list(text: str) -> tuple[int, ...]:
+    """``--channels 32,64,128`` as a tuple, checked by ``latents.vae_config``."""
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+        vae_config(widths)
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+    return widths
+
+
+def reconstruction_quality(vae, num_images: int = 1000, seed: int = 0) -> dict:
+    """MNIST FID of ``num_images`` test digits after a trip through ``vae`` (encode to the posterior mean,
+    decode), and the data floor: both against the same real reference set, as ``compare_latent_pixel.py``
+    measures them. No latent model decoded by this VAE is expected to score better than the first."""
+    classifier = load_classifier()
+    reference, other = real_feature_sets(classifier, num_images, seed=seed)
+    test_images = mnist_tensors("test")[0][:num_images]
+    reconstructed = evaluate_samples(classifier, decode(vae, encode(vae, test_images)), reference)
+    return {"reconstruction_fid": round(reconstructed["fid"], 2),
+            "data_floor_fid": round(mnist_fid(reference, other), 2), "fid_images": num_images}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_arguments(parser, steps=3000, batch_size=64, lr=1e-3)
+    parser.add_argument("--channels", type=channels_list, default=VAE_WIDTHS,
+                        help="channels of the three resolution levels, multiples of 8 (default 16,32,64)")
     parser.add_argument("--kl-weight", type=float, default=1e-4, help="beta: weight of the KL per latent element")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "vae_mnist")
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
@@ -53,7 +82,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    vae = make_vae()
+    vae = make_vae(widths=args.channels)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     images = pad_to_32(mnist_tensors("train")[0])
 
@@ -67,10 +96,7 @@ def main(argv=None):
         for group in optimizer.param_groups:
             group["lr"] = args.lr * lr_scale
         loss, mse, kl = vae_loss(vae, batch, args.kl_weight, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
+        optimizer_step(loss, vae, optimizer)
         run.finish_step(args.steps, loss=loss.item(), mse=mse.item(), kl=kl.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
@@ -83,8 +109,9 @@ def main(argv=None):
         test = pad_to_32(mnist_tensors("test")[0])
         reconstructions = torch.cat([vae(chunk).sample for chunk in test.split(500)]).clamp(-1, 1)
         test_psnr = psnr(crop_to_28(reconstructions), crop_to_28(test)).mean().item()
-    config = {**vae_config(), "scaling_factor": round(scaling_factor, 5)}
-    vae.register_to_config(scaling_factor=config["scaling_factor"])
+        config = {**vae_config(args.channels), "scaling_factor": round(scaling_factor, 5)}
+        vae.register_to_config(scaling_factor=config["scaling_factor"])
+        fid = reconstruction_quality(vae, seed=args.seed)
     files = save_part(vae, "vae", args.pipeline_dir)
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_vae.py", argv),
@@ -93,9 +120,11 @@ def main(argv=None):
         "parameters": count_parameters(vae), "threads": args.threads,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": {"test_psnr_db": round(test_psnr, 2), "num_test_images": len(test),
-                    "latent_std_before_scaling": round(1 / scaling_factor, 4)},
+                    "latent_std_before_scaling": round(1 / scaling_factor, 4), **fid},
     })
-    print(f"wrote {args.pipeline_dir / 'vae'} and {args.manifest}: test PSNR {test_psnr:.2f} dB, scaling factor {scaling_factor:.4f}")
+    print(f"wrote {args.pipeline_dir / 'vae'} and {args.manifest}: test PSNR {test_psnr:.2f} dB, "
+          f"scaling factor {scaling_factor:.4f}, reconstruction FID {fid['reconstruction_fid']} "
+          f"(data floor {fid['data_floor_fid']})")
 
 
 if __name__ == "__main__":
