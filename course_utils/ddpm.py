@@ -26,7 +26,7 @@ from .runtime import random_integers, random_normal
 from .schedules import check_alpha_bar, check_num_timesteps, q_sample
 from .unet import check_model, predict_in_chunks
 from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_generator, check_image_range, check_images,
-                         check_integer, check_number, check_same_shape, check_sizes, check_tensor)
+                         check_integer, check_number, check_path, check_same_shape, check_sizes, check_tensor)
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -274,9 +274,10 @@ def sample_ddpm(model: nn.Module, num_images: int, alpha_bar: torch.Tensor, num_
     return (x, trajectory) if trajectory_every else x
 
 
-def load_ddpm(name: str = "ddpm_mnist"):
-    """A shipped DDPM (``"ddpm_mnist"`` in pixels, ``"latent_ddpm_mnist"`` on the VAE's latents):
-    returns ``(ema_unet, alpha_bar, manifest)``, the UNet in eval mode and float32.
+def load_ddpm(name: str = "ddpm_mnist", data_dir=None):
+    """A shipped DDPM (``"ddpm_mnist"`` in pixels, ``"latent_ddpm_mnist"`` on the VAE's latents; ``data_dir`` may
+    name another folder than ``data/``, such as a training run's): returns ``(ema_unet, alpha_bar, manifest)``,
+    the UNet in eval mode and float32.
 
     The schedule and the prediction target are read from the configuration stored inside the weights file
     (covered by its checksum), so model, schedule and target match; ``manifest["config"]`` is that
@@ -290,14 +291,15 @@ def load_ddpm(name: str = "ddpm_mnist"):
         raise TypeError(f"name must be the name of a checkpoint in data/, such as 'ddpm_mnist', got {name!r}")
     from .checkpoints import load_manifest
 
-    manifest_file = DATA_DIR / f"{name}.json"  # a missing one: load_tiny_unet says how to restore it
+    data_dir = check_path("data_dir", DATA_DIR if data_dir is None else data_dir)
+    manifest_file = data_dir / f"{name}.json"  # a missing one: load_tiny_unet says how to restore it
     config = load_manifest(manifest_file).get("config") if manifest_file.is_file() else {"schedule": "unread"}
     if not isinstance(config, dict) or "schedule" not in config:
         raise ValueError(f"name must name a DDPM ('ddpm_mnist', 'latent_ddpm_mnist' or one trained by "
                          f"scripts/train_ddpm.py), got {name!r}, which is not one (no noise schedule in its "
                          f"manifest); load the flow model with course_utils.flow.load_flow, the classifier "
                          f"with course_utils.metrics.load_classifier")
-    model, manifest = load_tiny_unet(name)
+    model, manifest = load_tiny_unet(name, data_dir)
     config = manifest["config"]
     config.setdefault("prediction_type", "epsilon")  # checkpoints written before the target was recorded
     alpha_bar = alphas_cumprod(make_betas(config["schedule"], config["num_train_timesteps"])).float()

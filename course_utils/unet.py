@@ -222,16 +222,19 @@ def check_model(model, image_shape: tuple[int, ...] | None = None, dtype: torch.
         model.check_image_shape("image_shape", image_shape)
 
 
-def load_tiny_unet(name: str):
-    """A shipped ``TinyUNet`` (``data/NAME.safetensors``): ``(model in eval mode, float32; manifest)``, the
-    manifest's ``config`` being the configuration stored inside the checksummed weights file."""
-    from .checkpoints import load_weights, stored_config
+def load_tiny_unet(name: str, data_dir=None):
+    """A shipped ``TinyUNet`` (``data/NAME.safetensors``; ``data_dir`` may name another folder, such as a training
+    run's): ``(model in eval mode, float32; manifest)``, the manifest's ``config`` being the configuration stored
+    inside the checksummed weights file."""
+    from .checkpoints import DATA_DIR, load_weights, stored_config
+
+    data_dir = DATA_DIR if data_dir is None else data_dir
 
     if not isinstance(name, str):
         raise TypeError(f"name must be the name of a shipped TinyUNet checkpoint (a string), got {name!r} "
                         f"({type(name).__name__})")
-    state_dict, manifest = load_weights(name)
-    config = stored_config(name)
+    state_dict, manifest = load_weights(name, data_dir)
+    config = stored_config(name, data_dir)
     if "channels" not in config:
         raise ValueError(f"name must be the name of a TinyUNet checkpoint, got {name!r}, whose configuration "
                          f"has no 'channels' (keys: {', '.join(config)})")

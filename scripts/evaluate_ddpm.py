@@ -5,7 +5,8 @@
 Samples with the notebook's default sampler (DDPM ancestral, respaced to --steps steps) and writes the
 figures into the "quality" entry of data/ddpm_mnist.json with --write-manifest, and the table into README.md
 between the ``pixel-model`` markers.
---from-state evaluates the EMA weights of an unfinished training run instead (runs/ddpm_mnist/state.pt).
+--from-state evaluates the EMA weights of an unfinished training run instead (runs/ddpm_mnist/state.pt),
+--checkpoint a pixel DDPM exported elsewhere (a training run's --out, with its .json manifest beside it).
 """
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--from-state", type=Path, default=None)
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a .safetensors pixel DDPM with its .json manifest beside it (default: the shipped one)")
     parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
                         help="the target of a --from-state run that did not record it (default v_prediction)")
     parser.add_argument("--write-manifest", action="store_true")
@@ -66,8 +69,16 @@ def main(argv=None):
     if args.from_state is not None and not args.from_state.is_file():
         parser.error(f"--from-state must be a training state file such as runs/ddpm_mnist/state.pt, got "
                      f"{args.from_state} (not a file)")
+    if args.checkpoint is not None and (args.from_state is not None or args.write_manifest):
+        parser.error("--checkpoint evaluates another file than the shipped model: it goes without --from-state "
+                     "and --write-manifest (export to data/ with scripts/train_ddpm.py --overwrite-shipped first)")
+    if args.checkpoint is not None and not (args.checkpoint.suffix == ".safetensors" and args.checkpoint.is_file()):
+        parser.error(f"--checkpoint must be a .safetensors file written by scripts/train_ddpm.py, got {args.checkpoint}")
     torch.set_num_threads(args.threads)
-    if args.from_state:
+    if args.checkpoint:
+        model, alpha_bar, manifest = load_ddpm(args.checkpoint.stem, args.checkpoint.parent)
+        prediction_type = manifest["config"]["prediction_type"]
+    elif args.from_state:
         model, alpha_bar, prediction_type = model_from_state(args.from_state, args.prediction_type)
     else:
         model, alpha_bar, manifest = load_ddpm()
