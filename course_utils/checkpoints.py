@@ -144,6 +144,28 @@ def manifest_path(weights_path: Path) -> Path:
     return path.with_suffix(".json")
 
 
+def images_seen(manifest: dict[str, Any]) -> int:
+    """Training images a checkpoint has seen, from its manifest: ``images_seen`` where recorded (runs may
+    continue at another batch size), else ``steps * batch_size`` (older manifests, one batch size throughout)."""
+    if not isinstance(manifest, dict) or not ("images_seen" in manifest or {"steps", "batch_size"} <= set(manifest)):
+        raise ValueError(f"manifest must be a training manifest with 'images_seen' or 'steps' and 'batch_size', "
+                         f"got {manifest!r:.100}")
+    return manifest.get("images_seen") or manifest["steps"] * manifest["batch_size"]
+
+
+def training_commands(manifest: dict[str, Any]) -> list[str]:
+    """The commands that made a checkpoint, from the run that started from scratch to the last: a run continued
+    with ``scripts/train_ddpm.py --init-from`` records the run it continued in ``continued_from``, nested back to
+    the first. Run them in order to rebuild the weights (each continues the previous one's ``--out``)."""
+    if not isinstance(manifest, dict) or "command" not in manifest:
+        raise ValueError(f"manifest must be a training manifest with a 'command', got {manifest!r:.100}")
+    commands = []
+    while manifest:
+        commands.append(manifest["command"])
+        manifest = manifest.get("continued_from")
+    return commands[::-1]
+
+
 def load_manifest(weights_path: Path) -> dict[str, Any]:
     path = manifest_path(weights_path)
     restore = _restore_hint(path)

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
+from course_utils.checkpoints import images_seen, load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import ddpm_loss, load_ddpm, sample_ddpm  # noqa: E402
 from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, psnr  # noqa: E402
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         quality = evaluate_samples(classifier, samples, reference)
         result["models"][name] = {
             "checkpoint_sha256": manifest["sha256"], "parameters": count_parameters(model),
-            "prediction_type": prediction_type, "training_images_seen": manifest["steps"] * manifest["batch_size"],
+            "prediction_type": prediction_type, "training_images_seen": images_seen(manifest),
             "train_step_ms": round(1000 * step_seconds, 1), "ms_per_image": round(1000 * seconds, 2),
             "mnist_fid": round(quality["fid"], 3), "confident_share": round(quality["confident_share"], 4),
             "class_histogram": [round(float(v), 4) for v in quality["class_histogram"]],

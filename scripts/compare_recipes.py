@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import load_weights, stored_config  # noqa: E402
+from course_utils.checkpoints import images_seen, load_weights, stored_config  # noqa: E402
 from course_utils.flow import SAMPLERS as FLOW_SAMPLERS  # noqa: E402
 from course_utils.flow import number_of_evaluations, sample_flow  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
@@ -36,7 +36,6 @@ from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches, 
 from course_utils.unet import TinyUNet  # noqa: E402
 from reports import measured_runs, publish, reproduce_command  # noqa: E402
 from resumable import exported_file_problem, integer_in  # noqa: E402
-from train_ddpm import images_seen  # noqa: E402
 
 
 def sampler_run(text: str) -> tuple[str, int]:

@@ -32,7 +32,7 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import (OVERWRITE_FLAG, save_weights, sha256_of, shipped_output_problem,  # noqa: E402
+from course_utils.checkpoints import (OVERWRITE_FLAG, images_seen, save_weights, sha256_of, shipped_output_problem,  # noqa: E402
                                       write_json)
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, PREDICTION_TYPES, TIME_SAMPLINGS, ddpm_loss  # noqa: E402
@@ -78,6 +78,9 @@ def parse_args(argv=None):
     parser.add_argument("--extra-ema-decays", type=str, default="",
                         help="comma-separated EMA decays kept beside --ema-decay and exported beside --out as "
                              "NAME_emaDECAY.safetensors (compares EMA lengths in one run)")
+    parser.add_argument("--export-ema", type=float, default=None,
+                        help="export only the EMA of this decay (--ema-decay or one of --extra-ema-decays), to "
+                             "--out: how the best average of a finished run is shipped")
     parser.add_argument("--decay-steps", type=integer_in(0), default=0,
                         help="cool the learning rate down linearly to 0 over the last N steps of --steps "
                              "(default 0: constant after the warm-up); --steps then defines the run")
@@ -107,6 +110,9 @@ def parse_args(argv=None):
         parser.error(f"--extra-ema-decays must be numbers separated by commas, got {args.extra_ema_decays!r}")
     if any(not 0 < d < 1 for d in args.extra_ema_decays):
         parser.error(f"--extra-ema-decays must each lie in (0, 1), got {args.extra_ema_decays}")
+    if args.export_ema is not None and args.export_ema not in (args.ema_decay, *args.extra_ema_decays):
+        parser.error(f"--export-ema must be one of the run's decays ({args.ema_decay}"
+                     f"{''.join(f', {d}' for d in args.extra_ema_decays)}), got {args.export_ema}")
     name, default_channels = SPACES[args.space]
     name = "flow_mnist" if args.objective == "flow" else name
     args.channels = args.channels or default_channels
@@ -147,14 +153,10 @@ def continue_from(path: Path, model, ema, run) -> dict:
     ema.num_updates = manifest["steps"]  # the EMA has a long memory already: no warm-up
     record = {"file": path.name, "sha256": sha256_of(path), "steps": manifest["steps"], "command": manifest["command"],
               "images_seen": images_seen(manifest), "wall_time_minutes": manifest.get("wall_time_minutes", 0)}
+    if "continued_from" in manifest:  # the whole lineage, back to the run that started from scratch
+        record["continued_from"] = manifest["continued_from"]
     write_json(record_path, record)
     return record
-
-
-def images_seen(manifest: dict) -> int:
-    """Training images a checkpoint has seen: recorded since runs could continue at another batch size;
-    older manifests had one batch size throughout."""
-    return manifest.get("images_seen", manifest["steps"] * manifest["batch_size"])
 
 
 def run_settings(args) -> dict:
@@ -162,7 +164,7 @@ def run_settings(args) -> dict:
     defaults = {"time_sampling": "uniform", "snr_gamma": None, "extra_ema_decays": [], "decay_steps": 0}
     # options at their defaults are left out, so runs started before the option existed still resume; a
     # cool-down ends at --steps, which then belongs to the settings
-    free = ("threads", "save_every", "run_dir", "out", "device", "store_dtype", "overwrite_shipped")
+    free = ("threads", "save_every", "run_dir", "out", "device", "store_dtype", "overwrite_shipped", "export_ema")
     free += ("steps",) if not args.decay_steps else ()
     return {key: str(value) for key, value in vars(args).items()
             if key not in free and not (key in defaults and value == defaults[key])}
@@ -217,7 +219,9 @@ def main(argv=None):
     else:
         config.update(schedule=args.schedule, num_train_timesteps=args.timesteps, prediction_type=args.prediction_type)
     for decay, averaged in [(args.ema_decay, ema), *extra_emas.items()]:
-        out = args.out if decay == args.ema_decay else ema_path(args.out, decay)
+        if args.export_ema is not None and decay != args.export_ema:
+            continue
+        out = args.out if decay in (args.export_ema, args.ema_decay) else ema_path(args.out, decay)
         export(averaged.model, out, config, args, argv, decay, earlier, run, count_parameters(model), machine(device))
 
 

@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import (OVERWRITE_FLAG, load_weights, save_weights, shipped_output_problem,  # noqa: E402
+from course_utils.checkpoints import (OVERWRITE_FLAG, images_seen, load_weights, save_weights, shipped_output_problem,  # noqa: E402
                                       write_json)
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
@@ -44,7 +44,7 @@ from resumable import (  # noqa: E402
     TrainingRun, add_training_arguments, exported_file_problem, in_range, learning_rate,
     optimizer_step, step_generator)
 from make_reflow_pairs import relative  # noqa: E402
-from train_ddpm import images_seen, machine  # noqa: E402
+from train_ddpm import machine  # noqa: E402
 
 NAME = "reflow_mnist"
 

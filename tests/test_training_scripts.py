@@ -150,6 +150,11 @@ def test_train_ddpm_continues_from_exported_weights(tmp_path, torch_threads):
     manifest = json.loads(second.with_suffix(".json").read_text())
     assert manifest["steps"] == 5 and manifest["images_seen"] == 20
     assert manifest["continued_from"]["steps"] == 2 and manifest["continued_from"]["file"] == "first.safetensors"
+    third = tmp_path / "third.safetensors"
+    train_ddpm.main(["--steps", "1", *common, "--run-dir", str(tmp_path / "t"), "--out", str(third),
+                     "--init-from", str(second)])
+    lineage = json.loads(third.with_suffix(".json").read_text())["continued_from"]
+    assert lineage["file"] == "second.safetensors" and lineage["continued_from"] == manifest["continued_from"]
     fresh = tmp_path / "fresh.safetensors"
     train_ddpm.main(["--steps", "3", *common, "--run-dir", str(tmp_path / "c"), "--out", str(fresh)])
     continued, from_scratch = load_file(second), load_file(fresh)
@@ -179,6 +184,18 @@ def test_train_ddpm_keeps_extra_emas_through_a_resume_and_exports_each(tmp_path,
         assert manifest["snr_gamma"] == 5.0
     short, long = load_file(resumed.with_name("model_ema0.05.safetensors")), load_file(resumed)  # below the warm-up
     assert not all(torch.equal(short[key], long[key]) for key in short)
+    shipped = tmp_path / "ship" / "best.safetensors"  # a finished run exports only the chosen average
+    shipped.parent.mkdir()
+    train_ddpm.main(["--steps", "4", "--batch-size", "4", "--channels", "8,16,32", "--warmup", "2",
+                     "--threads", "1", "--extra-ema-decays", "0.05,0.9", "--time-sampling", "lognormal",
+                     "--snr-gamma", "5", "--run-dir", str(tmp_path / "resumed"), "--out", str(shipped),
+                     "--export-ema", "0.9"])
+    assert sorted(path.name for path in shipped.parent.iterdir()) == ["best.json", "best.safetensors"]
+    chosen = load_file(resumed.with_name("model_ema0.9.safetensors"))
+    assert all(torch.equal(load_file(shipped)[key], chosen[key]) for key in chosen)
+    assert json.loads(shipped.with_suffix(".json").read_text())["ema_decay"] == 0.9
+    with pytest.raises(SystemExit):
+        train_ddpm.main(["--steps", "1", "--extra-ema-decays", "0.9", "--export-ema", "0.95"])
     with pytest.raises(SystemExit):
         train_ddpm.main(["--steps", "1", "--objective", "flow", "--time-sampling", "lognormal"])
     with pytest.raises(SystemExit):
@@ -264,3 +281,56 @@ def test_a_cool_down_run_belongs_to_its_steps(tmp_path, torch_threads, capsys):
     free = [*common[:-4], "--run-dir", str(tmp_path / "free"), "--out", str(tmp_path / "free.safetensors")]
     train_ddpm.main(["--steps", "2", *free])
     train_ddpm.main(["--steps", "4", *free])
+
+
+def test_train_vae_builds_the_asked_widths_and_records_its_reconstruction_fid(tmp_path, torch_threads):
+    """A VAE of other widths is trained, saved where asked and loaded back with those widths; its manifest
+    records the reconstruction FID beside the data floor (the latent models' two floors)."""
+    import train_vae
+    from diffusers import AutoencoderKL
+
+    manifest_path = tmp_path / "vae.json"
+    train_vae.main(["--channels", "8,8,16", "--steps", "2", "--batch-size", "4", "--threads", "1",
+                    "--run-dir", str(tmp_path / "run"), "--pipeline-dir", str(tmp_path / "pipe"),
+                    "--manifest", str(manifest_path)])
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["config"]["block_out_channels"] == [8, 8, 16]
+    quality = manifest["quality"]
+    assert quality["fid_images"] == 1000 and quality["data_floor_fid"] == pytest.approx(5.93, abs=0.01)
+    assert quality["reconstruction_fid"] > quality["data_floor_fid"]  # two steps of training reconstruct nothing
+    vae = AutoencoderKL.from_pretrained(tmp_path / "pipe" / "vae", local_files_only=True, use_safetensors=True)
+    assert list(vae.config.block_out_channels) == [8, 8, 16]
+    assert vae.config.scaling_factor == manifest["config"]["scaling_factor"]
+
+
+@pytest.mark.parametrize("value, expected", [("16,32", "three channel counts"), ("16,32,60", "multiples of 8"),
+                                             ("a,b,c", "invalid literal")])
+def test_train_vae_refuses_bad_widths_by_name(value, expected, capsys):
+    import train_vae
+
+    with pytest.raises(SystemExit):
+        train_vae.parse_args(["--channels", value])
+    error = capsys.readouterr().err
+    assert "argument --channels: " in error and expected in error
+
+
+def test_a_continued_checkpoint_names_every_command_that_made_it_and_counts_its_images(tmp_path, torch_threads):
+    """checkpoints.training_commands walks continued_from back to the run from scratch; images_seen adds
+    the images of every run, whatever their batch sizes."""
+    from course_utils.checkpoints import images_seen, training_commands
+
+    common = ["--channels", "8,16,32", "--warmup", "2", "--save-every", "2", "--threads", "1"]
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    first_argv = ["--steps", "2", "--batch-size", "4", *common, "--run-dir", str(tmp_path / "a"), "--out", str(first)]
+    second_argv = ["--steps", "1", "--batch-size", "2", *common, "--run-dir", str(tmp_path / "b"),
+                   "--out", str(second), "--init-from", str(first)]
+    train_ddpm.main(first_argv)
+    train_ddpm.main(second_argv)
+    manifest = json.loads(second.with_suffix(".json").read_text())
+    assert training_commands(manifest) == [json.loads(first.with_suffix(".json").read_text())["command"],
+                                           manifest["command"]]
+    assert "--init-from" in training_commands(manifest)[1] and "--init-from" not in training_commands(manifest)[0]
+    assert images_seen(manifest) == 2 * 4 + 1 * 2
+    assert images_seen({"steps": 3, "batch_size": 5}) == 15  # a manifest from before images were counted
+    with pytest.raises(ValueError, match="manifest"):
+        training_commands({"steps": 3})
