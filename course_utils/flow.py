@@ -29,7 +29,8 @@ from .validation import (DIFFUSION_SLACK, check_choice, check_generator, check_i
 
 
 TIME_SCALE = 1000.0
-SAMPLERS = ("euler", "heun")
+ODE_SAMPLERS = ("euler", "heun")  # deterministic: one noise draw, one image (what reflow's pairs need)
+SAMPLERS = (*ODE_SAMPLERS, "ancestral")
 
 
 def _check_model(model, image_shape: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32, *,
@@ -140,6 +141,43 @@ def euler_step(velocity: torch.Tensor, sigma: float, sigma_next: float, x: torch
     return x + (sigma_next - sigma) * velocity
 
 
+def ancestral_step(velocity: torch.Tensor, sigma: float, sigma_next: float, x: torch.Tensor,
+                   noise: torch.Tensor | None, clip_range: float | None = 1.0) -> torch.Tensor:
+    """One stochastic step sigma -> sigma' < sigma: a draw from the posterior q(x_sigma' | x_sigma, x0_hat) of
+    the straight path, DDPM's ancestral step (Ho et al. 2020, eqs. 6-7) for the interpolant
+    x_sigma = a x_0 + b eps with a = 1 - sigma, b = sigma (the general form: Kingma et al. 2021, VDM, eq. 33):
+
+        x0_hat = x - sigma u                      (clipped to [-clip_range, clip_range], as DDPM's)
+        r      = a_sigma / a_sigma'               (the signal kept from sigma' to sigma)
+        s2     = sigma^2 - r^2 sigma'^2           (the noise added from sigma' to sigma)
+        mean   = r sigma'^2 / sigma^2 x + a_sigma' s2 / sigma^2 x0_hat
+        var    = s2 sigma'^2 / sigma^2,           x' = mean + sqrt(var) noise.
+
+    It is DDPM's step on the same path rescaled to unit variance, so the flow network can be sampled like the
+    DDPM; its fresh noise corrects part of the network's error where the ODE carries it along (Karras et al.
+    2022, section 4). At sigma' = 0 it returns x0_hat (no noise needed)."""
+    check_tensor("x", x)
+    check_same_shape("velocity", velocity, "x", x)
+    _check_level("sigma", sigma, open_low=True)
+    _check_level("sigma_next", sigma_next)
+    if not sigma_next < sigma:
+        raise ValueError(f"sigma_next must be below sigma (a step towards the data), got {sigma_next} >= {sigma}")
+    if clip_range is not None:
+        check_number("clip_range", clip_range, 0, 1e6, open_low=True)
+    x0_hat = x - sigma * velocity
+    if clip_range is not None:
+        x0_hat = x0_hat.clamp(-clip_range, clip_range)
+    if sigma_next == 0:
+        return x0_hat
+    if noise is None:
+        raise ValueError("noise is required for every step but the last (sigma_next > 0)")
+    check_same_shape("noise", noise, "x", x)
+    kept = (1 - sigma) / (1 - sigma_next)
+    added = sigma**2 - kept**2 * sigma_next**2
+    mean = kept * sigma_next**2 / sigma**2 * x + (1 - sigma_next) * added / sigma**2 * x0_hat
+    return mean + (added * sigma_next**2 / sigma**2) ** 0.5 * noise
+
+
 def velocity_at(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
     """The network's velocity u_theta(x, sigma) for a batch at one noise level."""
     check_tensor("x", x, dims=4, floating=True)
@@ -149,11 +187,11 @@ def velocity_at(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor
 
 
 def number_of_evaluations(num_steps: int, sampler: str) -> int:
-    """Network evaluations (NFE) of a run: one per Euler step; two per Heun step but the last, which is an
-    Euler step because the corrector would evaluate the network at sigma = 0 (Karras et al. 2022, alg. 1)."""
+    """Network evaluations (NFE) of a run: one per Euler or ancestral step; two per Heun step but the last, which
+    is an Euler step because the corrector would evaluate the network at sigma = 0 (Karras et al. 2022, alg. 1)."""
     check_integer("num_steps", num_steps, 1, 10_000)
     check_choice("sampler", sampler, SAMPLERS)
-    return num_steps if sampler == "euler" else 2 * num_steps - 1
+    return 2 * num_steps - 1 if sampler == "heun" else num_steps
 
 
 @torch.no_grad()
@@ -165,8 +203,10 @@ def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generato
     "euler": x' = x + (sigma' - sigma) u(x, sigma).
     "heun":  Euler as a predictor, then the average of the velocities at both ends (the trapezoidal rule):
              x' = x + (sigma' - sigma) (u(x, sigma) + u(x_euler, sigma')) / 2; second order, 2 NFE per step.
-    Returns images (unclipped; the data lie in [-1, 1]) and, with ``return_trajectory``, the list of
-    x at every sigma in :func:`flow_sigmas` (the first is the starting noise).
+    "ancestral": not the ODE but DDPM's stochastic sampler on the same path (:func:`ancestral_step`), fresh
+             noise from ``generator`` at every step but the last; its images are x0_hat, clipped to [-1, 1].
+    Returns images (unclipped for the ODE samplers; the data lie in [-1, 1]) and, with ``return_trajectory``,
+    the list of x at every sigma in :func:`flow_sigmas` (the first is the starting noise).
     """
     check_integer("num_images", num_images, 1, 1_000_000)
     check_choice("sampler", sampler, SAMPLERS)
@@ -179,7 +219,11 @@ def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generato
     trajectory = [x.clone()] if return_trajectory else None
     for sigma, sigma_next in tqdm(list(zip(sigmas[:-1], sigmas[1:])), desc=f"{sampler} sampling", disable=not progress):
         velocity = velocity_at(model, x, sigma)
-        x_next = euler_step(velocity, sigma, sigma_next, x)
+        if sampler == "ancestral":
+            noise = random_normal(x.shape, generator, device) if sigma_next > 0 else None
+            x_next = ancestral_step(velocity, sigma, sigma_next, x, noise)
+        else:
+            x_next = euler_step(velocity, sigma, sigma_next, x)
         if sampler == "heun" and sigma_next > 0:
             x_next = x + (sigma_next - sigma) * (velocity + velocity_at(model, x_next, sigma_next)) / 2
         x = x_next

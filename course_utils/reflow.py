@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .flow import SAMPLERS, TIME_SCALE, flow_path, flow_sigmas, flow_velocity_target, straightness
+from .flow import ODE_SAMPLERS, TIME_SCALE, flow_path, flow_sigmas, flow_velocity_target, straightness
 from .runtime import random_uniform
 from .unet import TinyUNet, check_model, predict_in_chunks, timestep_embedding
 from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_device, check_generator,
@@ -158,7 +158,7 @@ def reflow_pairs(model: nn.Module, noise: torch.Tensor, num_steps: int = 20, sam
     """
     _check_batch("noise", noise)
     check_integer("num_steps", num_steps, 1, 10_000)
-    check_choice("sampler", sampler, SAMPLERS)
+    check_choice("sampler", sampler, ODE_SAMPLERS)
     check_number("shift", shift, 0.0, 1000.0, open_low=True)
     check_bool("return_trajectory", return_trajectory)
     check_bool("progress", progress)

@@ -9,13 +9,15 @@ same number of images, sampled at the same numbers of network evaluations (NFE).
 For each NFE in --nfe: the flow model with Euler, the DDPM with DDIM (notebook 04's deterministic sampler:
 trailing timesteps, x0-hat clipped). For each NFE in --extra-nfe also: the flow model with Heun (2 NFE per
 step but the last: the NFE shown is the one spent) and with Stable Diffusion 3's timestep shift 3, and the
-DDPM with DPM-Solver++ (its best fast sampler at this budget in notebook 04); plus DDPM's ancestral sampler
-at 100 steps as the reference. Each run: MNIST FID against 1,000 real test digits (and the data floor),
+DDPM with DPM-Solver++ (its best fast sampler at this budget in notebook 04), and both models with the
+stochastic ancestral sampler (DDPM's step; for the flow model ``flow.ancestral_step``), also at
+--reference-steps (default 100). Each run: MNIST FID against 1,000 real test digits (and the data floor),
 confident share, wall time per image. Then the straightness of the sampling paths of both models
 (``course_utils.flow.straightness``, the DDPM's DDIM path seen in flow coordinates).
 
 Writes ``docs/flow_vs_ddpm.json`` and ``docs/flow_vs_ddpm.md`` and the README's ``flow-comparison`` block after
 every run; runs already measured with the same checkpoints and settings are kept (``--fresh`` starts over).
+``--write-manifest`` also records the flow model's runs as the "quality" of data/flow_mnist.json.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from course_utils.checkpoints import images_seen, load_manifest, write_json  # noqa: E402
+from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import flow_coordinates, load_flow, number_of_evaluations, sample_flow, straightness  # noqa: E402
 from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
@@ -44,9 +48,10 @@ METHODS = {
     "flow euler": ("flow", "Euler, uniform sigmas"),
     "flow heun": ("flow", "Heun, uniform sigmas"),
     "flow euler shift 3": ("flow", "Euler, sigmas shifted by 3 (SD3)"),
+    "flow ancestral": ("flow", "ancestral (DDPM's stochastic step), uniform sigmas"),
     "ddpm ddim": ("ddpm", "DDIM, trailing, x0-hat clipped"),
     "ddpm dpm_solver++": ("ddpm", "DPM-Solver++ (2M), trailing"),
-    "ddpm ancestral": ("ddpm", "DDPM ancestral, the reference"),
+    "ddpm ancestral": ("ddpm", "DDPM ancestral, trailing"),
 }
 
 
@@ -57,13 +62,17 @@ def parse_args(argv=None):
     parser.add_argument("--nfe", nargs="+", type=integer_in(1, 1000), default=[2, 5, 10, 20, 50, 100],
                         help="NFE for flow Euler and DDIM (default 2 5 10 20 50 100)")
     parser.add_argument("--extra-nfe", nargs="*", type=integer_in(1, 1000), default=[5, 10, 20],
-                        help="NFE for flow Heun, flow with shift 3 and DPM-Solver++ (default 5 10 20)")
-    parser.add_argument("--reference-steps", type=integer_in(0, 1000), default=100, help="DDPM ancestral steps (0: none)")
+                        help="NFE for flow Heun, flow with shift 3, DPM-Solver++ and both ancestral samplers "
+                             "(default 5 10 20)")
+    parser.add_argument("--reference-steps", type=integer_in(0, 1000), default=100,
+                        help="ancestral steps of both models, the reference (0: none)")
     parser.add_argument("--straightness-samples", type=integer_in(1, 100_000), default=256)
     parser.add_argument("--straightness-steps", type=integer_in(1, 1000), default=100)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--write-manifest", action="store_true",
+                        help="record the flow model's runs in data/flow_mnist.json (its measured quality)")
     args = parse_with_outputs(parser, argv, "flow_vs_ddpm", fresh=True)
     if not 2 <= args.num_samples <= 5000:
         parser.error(f"--num-samples must be in [2, 5000], got {args.num_samples}")
@@ -78,8 +87,8 @@ def planned_runs(args) -> list[tuple[str, int]]:
     runs = [(method, nfe) for nfe in sorted(set(args.nfe)) for method in ("flow euler", "ddpm ddim")]
     runs += [(method, nfe) for nfe in sorted(set(args.extra_nfe))
              for method in ("flow heun", "flow euler shift 3", "ddpm dpm_solver++")]
-    if args.reference_steps:
-        runs.append(("ddpm ancestral", args.reference_steps))
+    stochastic = sorted(set(args.extra_nfe) | ({args.reference_steps} if args.reference_steps else set()))
+    runs += [(method, nfe) for nfe in stochastic for method in ("flow ancestral", "ddpm ancestral")]
     return runs
 
 
@@ -87,7 +96,7 @@ def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Gen
     """``count`` digits in [-1, 1] from ``method`` with a budget of ``nfe`` network evaluations, and the NFE spent."""
     flow, (ddpm, alpha_bar, target) = models["flow"], models["ddpm"]
     if method.startswith("flow"):
-        sampler = "heun" if method == "flow heun" else "euler"
+        sampler = {"flow heun": "heun", "flow ancestral": "ancestral"}.get(method, "euler")
         steps = (nfe + 1) // 2 if sampler == "heun" else nfe  # Heun: 2 N - 1 evaluations for N steps
         shift = 3.0 if method.endswith("shift 3") else 1.0
         images = sample_flow(flow, count, steps, generator, sampler=sampler, shift=shift, progress=False)
@@ -132,9 +141,10 @@ def markdown_table(table: dict) -> str:
     settings, runs = table["settings"], table["runs"]
     lines = [
         f"Generated by `{settings['command']}` (`scripts/compare_flow_ddpm.py`; notebook 08 reads it). Both models are "
-        f"notebook 03's `TinyUNet` (32/64/128, 1.44M parameters) trained on {settings['images_seen']:,} images: "
-        f"flow matching (`data/flow_mnist`, SHA-256 `{settings['flow_sha256'][:12]}...`) and the DDPM with "
-        f"v-prediction (`data/ddpm_mnist`, SHA-256 `{settings['ddpm_sha256'][:12]}...`). {settings['num_samples']:,} "
+        f"notebook 03's `TinyUNet` (32/64/128, 1.44M parameters): flow matching (`data/flow_mnist`, SHA-256 "
+        f"`{settings['flow_sha256'][:12]}...`, {settings['flow_images_seen']:,} training images) and the DDPM with "
+        f"v-prediction (`data/ddpm_mnist`, SHA-256 `{settings['ddpm_sha256'][:12]}...`, "
+        f"{settings['ddpm_images_seen']:,} training images). {settings['num_samples']:,} "
         f"samples per run, seed {settings['seed']}; MNIST FID against {settings['num_samples']:,} real test digits, "
         f"data floor **{table['data_floor_fid']:.2f}**.",
         "",
@@ -156,6 +166,19 @@ def markdown_table(table: dict) -> str:
     return "\n".join(lines)
 
 
+def write_flow_quality(table: dict) -> None:
+    """The flow model's runs of this comparison become the "quality" entry of its manifest."""
+    manifest = load_manifest(DATA_DIR / "flow_mnist.safetensors")
+    runs = {key: {"sampler": METHODS[run["method"]][1], "nfe": run["nfe"], "mnist_fid": run["mnist_fid"],
+                  "confident_share": run["confident_share"]}
+            for key, run in table["runs"].items() if METHODS[run["method"]][0] == "flow"}
+    settings = table["settings"]
+    manifest["quality"] = {"num_samples": settings["num_samples"], "seed": settings["seed"],
+                           "data_floor_fid": table["data_floor_fid"], "runs": runs, "command": settings["command"]}
+    write_json(DATA_DIR / "flow_mnist.json", manifest)
+    print("updated data/flow_mnist.json")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -165,7 +188,7 @@ def main(argv=None) -> int:
     classifier = load_classifier()
     settings = {"num_samples": args.num_samples, "seed": args.seed, "batch_size": args.batch_size,
                 "threads": args.threads, "flow_sha256": flow_manifest["sha256"], "ddpm_sha256": ddpm_manifest["sha256"],
-                "images_seen": flow_manifest["steps"] * flow_manifest["batch_size"],
+                "flow_images_seen": images_seen(flow_manifest), "ddpm_images_seen": images_seen(ddpm_manifest),
                 "machine": platform.processor() or platform.machine(),
                 "command": reproduce_command("compare_flow_ddpm.py", argv)}
     same = ("num_samples", "seed", "batch_size", "flow_sha256", "ddpm_sha256")
@@ -182,6 +205,8 @@ def main(argv=None) -> int:
         print(f"{method:>20} NFE {run['nfe']:>4}  FID {run['mnist_fid']:7.2f}  confident {run['confident_share']:.3f}  "
               f"{run['ms_per_image']:6.1f} ms/image", flush=True)
     table["straightness"] = measure_straightness(models, args)
+    if args.write_manifest:
+        write_flow_quality(table)
     text = markdown_table(table)
     publish(table, text, args.json, args.markdown, "flow-comparison", heading="Flow matching against the DDPM")
     print(text)

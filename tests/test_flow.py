@@ -3,7 +3,8 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
 
-from course_utils.flow import (TIME_SCALE, training_sigmas, ddpm_velocity, euler_step, flow_coordinates, flow_loss, flow_path,
+from course_utils.ddpm import ddpm_step
+from course_utils.flow import (TIME_SCALE, training_sigmas, ancestral_step, ddpm_velocity, euler_step, flow_coordinates, flow_loss, flow_path,
                                flow_sigmas, flow_velocity_target, ideal_velocity, number_of_evaluations, sample_flow,
                                shift_sigmas, straightness)
 from course_utils.samplers import ddim_step
@@ -115,7 +116,7 @@ def test_number_of_evaluations_counts_the_calls():
             calls.append(1)
             return super().forward(x, timesteps)
 
-    for sampler, steps in [("euler", 6), ("heun", 6), ("heun", 1)]:
+    for sampler, steps in [("euler", 6), ("heun", 6), ("heun", 1), ("ancestral", 6)]:
         calls.clear()
         sample_flow(Counting(), 1, steps, torch.Generator().manual_seed(0), sampler=sampler, progress=False)
         assert len(calls) == number_of_evaluations(steps, sampler)
@@ -169,6 +170,38 @@ def test_ddim_is_the_euler_method_on_the_straight_path(prediction_type):
         y_prev, sigma_prev = flow_coordinates(ddim, alpha_bar[prev_t])
         velocity = ddpm_velocity(output, x_t, alpha_bar[t], prediction_type)
         torch.testing.assert_close(euler_step(velocity, sigma, sigma_prev, y), y_prev, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("clip_range", [None, 1.0])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_ancestral_step_is_ddpms_step_in_flow_coordinates(prediction_type, clip_range):
+    """The flow sampler's stochastic step, written for the straight path, is DDPM's ancestral step (the
+    posterior mean and variance of Ho et al. eqs. 6-7) moved into flow coordinates, noise draw for noise draw."""
+    alpha_bar = DDIMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod.double()
+    x_t, output = (tensor.double() for tensor in batch(5))
+    noise = batch(6)[1].double()
+    for t, prev_t in [(990, 800), (600, 300), (100, 20)]:
+        ddpm = ddpm_step(output, t, prev_t, x_t, alpha_bar, noise, clip_range, prediction_type)
+        y, sigma = flow_coordinates(x_t, alpha_bar[t])
+        y_prev, sigma_prev = flow_coordinates(ddpm, alpha_bar[prev_t])
+        velocity = ddpm_velocity(output, x_t, alpha_bar[t], prediction_type)
+        stepped = ancestral_step(velocity, sigma.item(), sigma_prev.item(), y, noise, clip_range)
+        torch.testing.assert_close(stepped, y_prev, atol=1e-9, rtol=1e-9)
+
+
+def test_ancestral_sampling_ends_on_its_clipped_guess_and_draws_fresh_noise():
+    model = LinearField()
+    first = sample_flow(model, 3, 5, torch.Generator().manual_seed(0), sampler="ancestral", progress=False)
+    again = sample_flow(model, 3, 5, torch.Generator().manual_seed(0), sampler="ancestral", progress=False)
+    other = sample_flow(model, 3, 5, torch.Generator().manual_seed(1), sampler="ancestral", progress=False)
+    torch.testing.assert_close(first, again, atol=0, rtol=0)
+    assert first.abs().max() <= 1 and not torch.equal(first, other)
+    x = torch.full((1, 1, 2, 2), 0.5)
+    assert torch.equal(ancestral_step(torch.full_like(x, -10.0), 0.2, 0.0, x, None), torch.ones_like(x))
+    with pytest.raises(ValueError, match="noise is required"):
+        ancestral_step(torch.zeros_like(x), 0.5, 0.2, x, None)
+    with pytest.raises(ValueError, match="sigma_next must be below sigma"):
+        ancestral_step(torch.zeros_like(x), 0.5, 0.5, x, torch.zeros_like(x))
 
 
 def test_ddpm_sigma_is_the_straight_paths_level_of_a_ddpm_level():

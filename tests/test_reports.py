@@ -50,3 +50,24 @@ def test_reproduce_command_quotes_arguments():
     assert reports.reproduce_command("train_vae.py", ["--steps", "3", "--run-dir", "my runs/a"]) == \
         "python scripts/train_vae.py --steps 3 --run-dir 'my runs/a'"
     assert reports.reproduce_command("evaluate_ddpm.py", []) == "python scripts/evaluate_ddpm.py"  # not sys.argv
+
+
+def test_the_flow_models_manifest_records_its_runs_of_the_comparison(tmp_path, monkeypatch):
+    """compare_flow_ddpm --write-manifest: the flow rows of the table, and only they, become the flow
+    manifest's quality; the rest of the manifest is kept."""
+    compare_flow_ddpm = importlib.import_module("compare_flow_ddpm")
+    shipped = json.loads((ROOT / "data" / "flow_mnist.json").read_text())
+    (tmp_path / "flow_mnist.json").write_text(json.dumps(shipped))
+    monkeypatch.setattr(compare_flow_ddpm, "DATA_DIR", tmp_path)
+    run = {"nfe": 20, "mnist_fid": 12.5, "confident_share": 0.9, "ms_per_image": 1.0}
+    table = {"settings": {"num_samples": 1000, "seed": 0, "command": "python scripts/compare_flow_ddpm.py"},
+             "data_floor_fid": 5.93,
+             "runs": {"flow ancestral/20": {**run, "method": "flow ancestral"},
+                      "ddpm ddim/20": {**run, "method": "ddpm ddim"}}}
+    compare_flow_ddpm.write_flow_quality(table)
+    written = json.loads((tmp_path / "flow_mnist.json").read_text())
+    assert list(written["quality"]["runs"]) == ["flow ancestral/20"]
+    assert written["quality"]["runs"]["flow ancestral/20"]["mnist_fid"] == 12.5
+    assert written["quality"]["data_floor_fid"] == 5.93
+    assert {key: value for key, value in written.items() if key != "quality"} == \
+        {key: value for key, value in shipped.items() if key != "quality"}
