@@ -8,8 +8,9 @@ the DDPM with its best few-step samplers, at the same small numbers of network e
 For each NFE in --nfe (default 1 2 4 8): the flow model (data/flow_mnist) and the reflowed model (data/reflow_mnist)
 with Euler steps on uniform sigmas, and the DDPM (data/ddpm_mnist) with each of --ddpm-samplers (default UniPC and
 DPM-Solver++, the best of notebook 04 at 10 and 20 steps; x0-hat clipped, trailing timesteps). Then the flow model
-at --reference-nfe (default 20) with Euler and with Heun at the nearest odd NFE below it: the flow model's best
-budget that the acceptance criterion compares with. Each run: MNIST FID against --num-samples real test digits
+at --reference-nfe (default 20) with Euler, with Heun at the nearest odd NFE below it and with the stochastic
+ancestral sampler (``flow.ancestral_step``): the flow model's best at the budget the acceptance criterion compares
+with. Each run: MNIST FID against --num-samples real test digits
 (and the data floor), confident share, wall time per image. Then the straightness of both flow models' paths
 (``flow.velocity_straightness`` and ``reflow.x0_drift``, --straightness-steps Euler steps), and what reflow cost
 (the pairs' and the training's manifests) against what it saves per image.
@@ -55,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--nfe", nargs="+", type=integer_in(1, 1000), default=[1, 2, 4, 8],
                         help="network evaluations compared (default 1 2 4 8)")
     parser.add_argument("--reference-nfe", type=integer_in(0, 1000), default=20,
-                        help="the flow model's reference budget, Euler and Heun (default 20; 0: none)")
+                        help="the flow model's reference budget, Euler, Heun and ancestral (default 20; 0: none)")
     parser.add_argument("--ddpm-samplers", nargs="*", choices=FEW_STEP_SAMPLERS, default=["unipc", "dpm_solver++"],
                         help="the DDPM's samplers (default unipc dpm_solver++; none: no DDPM runs)")
     parser.add_argument("--flow", type=Path, default=DATA_DIR / "flow_mnist.safetensors")
@@ -98,6 +99,7 @@ def planned_runs(args) -> list[tuple[str, int]]:
         heun = args.reference_nfe if args.reference_nfe % 2 else args.reference_nfe - 1
         if heun >= 3:
             runs.append(("flow heun", heun))
+        runs.append(("flow ancestral", args.reference_nfe))
     return list(dict.fromkeys(runs))
 
 
@@ -194,7 +196,8 @@ def break_even(table: dict) -> dict | None:
             "images": int(60_000 * minutes / saved_ms) if saved_ms > 0 else None}
 
 
-METHOD_NAMES = {"flow euler": ("flow", "Euler"), "flow heun": ("flow", "Heun"), "reflow euler": ("reflow", "Euler"),
+METHOD_NAMES = {"flow euler": ("flow", "Euler"), "flow heun": ("flow", "Heun"),
+                "flow ancestral": ("flow", "ancestral (stochastic)"), "reflow euler": ("reflow", "Euler"),
                 "ddpm unipc": ("DDPM", "UniPC"), "ddpm dpm_solver++": ("DDPM", "DPM-Solver++ (2M)"),
                 "ddpm ddim": ("DDPM", "DDIM")}
 

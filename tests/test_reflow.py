@@ -435,8 +435,8 @@ def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, ti
             "--json", str(json_path), "--markdown", str(markdown_path)]
     compare_few_step.main(argv)
     table = json.loads(json_path.read_text())
-    assert sorted(table["runs"]) == ["ddpm unipc/1", "ddpm unipc/2", "flow euler/1", "flow euler/2", "flow euler/3",
-                                     "flow heun/3", "reflow euler/1", "reflow euler/2"]
+    assert sorted(table["runs"]) == ["ddpm unipc/1", "ddpm unipc/2", "flow ancestral/3", "flow euler/1",
+                                     "flow euler/2", "flow euler/3", "flow heun/3", "reflow euler/1", "reflow euler/2"]
     assert table["runs"]["flow heun/3"]["nfe"] == 3 and table["runs"]["ddpm unipc/2"]["nfe"] == 2
     assert set(table["straightness"]) >= {"flow", "reflow"} and table["costs"]["pairs"] == 4
     assert {"fid_met", "one_step_met"} <= set(table["acceptance"])
