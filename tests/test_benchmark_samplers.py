@@ -43,3 +43,17 @@ def test_a_variant_is_measured_into_the_table(tmp_path, monkeypatch):
     assert list(runs) == ["ddim/leading/2"] and runs["ddim/leading/2"]["nfe"] == 2
     assert "| ddim/leading | 2 | 2 |" in markdown_path.read_text()
     assert reports.README.read_text(encoding="utf-8") == readme  # the tiny table stays out of the README
+
+
+def test_a_table_extended_by_a_second_command_names_both(tmp_path, monkeypatch):
+    """Runs are kept across invocations; the table says which command measured which runs."""
+    json_path, markdown_path = tmp_path / "table.json", tmp_path / "table.md"
+    monkeypatch.setattr(benchmark_samplers, "publish", lambda *args: reports.publish(*args, documents=()))
+    common = ["--num-samples", "8", "--steps", "2", "--ddpm-steps", "0", "--threads", "1",
+              "--json", str(json_path), "--markdown", str(markdown_path)]
+    benchmark_samplers.main(["--samplers", "ddim", *common])
+    benchmark_samplers.main(["--samplers", "unipc", *common])
+    runs = json.loads(json_path.read_text())["runs"]
+    assert "--samplers ddim" in runs["ddim/2"]["command"] and "--samplers unipc" in runs["unipc/2"]["command"]
+    header = markdown_path.read_text().splitlines()[2]
+    assert header.index("--samplers ddim") < header.index(" and ") < header.index("--samplers unipc")
