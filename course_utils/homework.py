@@ -343,7 +343,7 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
             "depending on the schedule.",
         ),
         QuizQuestion(
-            "The toy loop subtracted a fresh `torch.randn_like(image)` at every step. Why can that never produce a digit?",
+            "The toy loop subtracted a fresh `torch.randn_like(toy_image)` at every step. Why can that never produce a digit?",
             ("The steps are too small", "The new noise is independent of the image, so it only adds variance",
              "It needs a GPU", "It would work with 1000 steps"),
             1,
@@ -362,8 +362,8 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
             "have produced x_t, E[x_0 | x_t]: from pure noise that is a blur of all digits (notebook 01 shows it "
             "with the ideal denoiser of 1,000 digits, notebook 03 with the shipped model's x0-hat). A small step "
             "moves only part way towards it; the next prediction sees a less noisy image, which fewer digits fit, "
-            "and is sharper. (Notebook 01's toy, where independent mistakes average out, is a smaller effect: a "
-            "trained network repeats its mistakes. Stochastic samplers correct errors another way: each step adds "
+            "and is sharper. (A trained network's mistakes do not average out over the steps: its errors at nearby "
+            "inputs are alike. Stochastic samplers correct errors another way: each step adds "
             "fresh noise and removes a matching extra amount, a Langevin step that pulls a sample an error has "
             "pushed off course back towards the right distribution (notebook 04).)",
         ),
