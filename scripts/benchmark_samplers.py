@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.ddpm import load_ddpm  # noqa: E402
-from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches,  # noqa: E402
+from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.samplers import (SAMPLERS, make_scheduler,  # noqa: E402
                                    sample_with_scheduler)
 # scripts/ is on sys.path: it holds this script
-from reports import measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
+from reports import measure_samples, measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
@@ -112,17 +111,8 @@ def measure(model, prediction_type: str, classifier, reference, name: str, steps
     def draw(count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         scheduler = scheduler_for(name, prediction_type)
         return sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
-    started = time.perf_counter()
-    images, nfe = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed,
-                                    f"{name} {steps} steps")
-    seconds = time.perf_counter() - started
-    result = evaluate_samples(classifier, images, reference)
-    return {
-        "sampler": name, "steps": steps, "nfe": nfe,
-        "mnist_fid": round(result["fid"], 3), "confident_share": round(result["confident_share"], 4),
-        "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
-        "ms_per_image": round(1000 * seconds / args.num_samples, 3), "threads": args.threads,
-    }
+    measured = measure_samples(draw, classifier, reference, args, f"{name} {steps} steps")
+    return {"sampler": name, "steps": steps, **measured, "threads": args.threads}
 
 
 def commands_text(table: dict) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -36,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import load_weights, stored_config  # noqa: E402
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.flow import flow_sigmas, number_of_evaluations, sample_flow, velocity_straightness  # noqa: E402
-from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, x0_drift  # noqa: E402
-from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches,  # noqa: E402
+from course_utils.samplers import (SAMPLERS, make_scheduler,  # noqa: E402
                                    sample_with_scheduler)
 from course_utils.unet import TinyUNet  # noqa: E402
-from reports import measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
+from reports import measure_samples, measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import exported_file_problem, integer_in  # noqa: E402
 
 KEY, HEADING = "few-step", "Few-step generation: reflow against the flow model and the DDPM"
@@ -129,15 +128,7 @@ def warm_up(models: dict, args) -> None:
 
 
 def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
-    started = time.perf_counter()
-    draw = partial(sample, method, nfe, models)
-    images, spent = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed)
-    seconds = time.perf_counter() - started
-    result = evaluate_samples(classifier, images, reference)
-    return {"method": method, "nfe": spent, "mnist_fid": round(result["fid"], 3),
-            "confident_share": round(result["confident_share"], 4),
-            "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
-            "ms_per_image": round(1000 * seconds / args.num_samples, 3)}
+    return {"method": method, **measure_samples(partial(sample, method, nfe, models), classifier, reference, args)}
 
 
 def measure_straightness(models: dict, args) -> dict:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -37,10 +36,10 @@ from course_utils.checkpoints import images_seen, load_manifest, write_json  # n
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import flow_coordinates, load_flow, number_of_evaluations, sample_flow, straightness  # noqa: E402
-from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import (make_scheduler, sample_ddim, sample_in_batches,  # noqa: E402
+from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.samplers import (make_scheduler, sample_ddim,  # noqa: E402
                                    sample_with_scheduler, sampling_timesteps)
-from reports import measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
+from reports import measure_samples, measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import integer_in  # noqa: E402
 
 # method name -> (model, short description); the order of the table
@@ -108,14 +107,7 @@ def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Gen
 
 
 def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
-    started = time.perf_counter()
-    draw = partial(sample, method, nfe, models)
-    images, spent = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed)
-    seconds = time.perf_counter() - started
-    result = evaluate_samples(classifier, images, reference)
-    return {"method": method, "nfe": spent, "mnist_fid": round(result["fid"], 3),
-            "confident_share": round(result["confident_share"], 4),
-            "ms_per_image": round(1000 * seconds / args.num_samples, 3)}
+    return {"method": method, **measure_samples(partial(sample, method, nfe, models), classifier, reference, args)}
 
 
 def measure_straightness(models: dict, args) -> dict:
