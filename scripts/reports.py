@@ -62,10 +62,14 @@ def measured_runs(json_path: Path, settings: dict, same: tuple[str, ...], fresh:
 
 
 def publish(result: dict, table: str, json_path: Path, markdown_path: Path, key: str,
-            heading: str = "", documents: tuple[Path, ...] = (README,)) -> None:
-    """Write ``result`` as JSON, ``table`` (under ``heading``) as markdown, and ``table`` into ``documents``."""
+            heading: str = "", documents: tuple[Path, ...] | None = None) -> None:
+    """Write ``result`` as JSON, ``table`` (under ``heading``) as markdown, and ``table`` into ``documents``
+    (by default README.md, but only for a result written into docs/: a trial run with its own ``--json``
+    leaves the README alone)."""
     write_json(json_path, result)
     write_text(markdown_path, (f"# {heading}\n\n" if heading else "") + table)
+    if documents is None:
+        documents = (README,) if json_path.resolve().parent == ROOT / "docs" else ()
     for document in documents:
         write_block(document, table, key)
 

@@ -114,3 +114,10 @@ def test_publish_writes_json_markdown_and_the_marked_documents(tmp_path):
     assert marked.read_text() == "a\n<!-- demo:begin -->\n| fid |\n| 1.5 |\n<!-- demo:end -->\nb\n"
     assert unmarked.read_text() == "no markers here\n"
     assert not (tmp_path / "missing.md").exists()
+
+
+def test_a_result_written_outside_docs_leaves_the_readme_alone(tmp_path):
+    readme = reports.README.read_text(encoding="utf-8")
+    reports.publish({"fid": 1.5}, "| fid |\n| 1.5 |\n", tmp_path / "t.json", tmp_path / "t.md", "sampler-table")
+    assert (tmp_path / "t.md").read_text() == "| fid |\n| 1.5 |\n"
+    assert reports.README.read_text(encoding="utf-8") == readme
