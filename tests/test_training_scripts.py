@@ -163,7 +163,7 @@ def test_train_ddpm_continues_from_exported_weights(tmp_path, torch_threads):
         train_ddpm.main(["--steps", "1", *common, "--init-from", str(tmp_path / "missing.safetensors")])
 
 
-def test_train_ddpm_keeps_extra_emas_through_a_resume_and_exports_each(tmp_path, torch_threads):
+def test_train_ddpm_keeps_extra_emas_through_a_resume_and_exports_each(tmp_path, torch_threads, capsys):
     """--extra-ema-decays: each average is resumed exactly and exported beside --out with its decay."""
     def run(name: str, steps: int) -> Path:
         out = tmp_path / name / "model.safetensors"
@@ -194,12 +194,15 @@ def test_train_ddpm_keeps_extra_emas_through_a_resume_and_exports_each(tmp_path,
     chosen = load_file(resumed.with_name("model_ema0.9.safetensors"))
     assert all(torch.equal(load_file(shipped)[key], chosen[key]) for key in chosen)
     assert json.loads(shipped.with_suffix(".json").read_text())["ema_decay"] == 0.9
-    with pytest.raises(SystemExit):
-        train_ddpm.main(["--steps", "1", "--extra-ema-decays", "0.9", "--export-ema", "0.95"])
-    with pytest.raises(SystemExit):
-        train_ddpm.main(["--steps", "1", "--objective", "flow", "--time-sampling", "lognormal"])
-    with pytest.raises(SystemExit):
-        train_ddpm.main(["--steps", "1", "--extra-ema-decays", "0.9,1.5"])
+    scratch = ["--steps", "1", "--out", str(tmp_path / "refused.safetensors")]  # not a shipped path
+    refused = {"--export-ema must be one of": ["--extra-ema-decays", "0.9", "--export-ema", "0.95"],
+               "--time-sampling lognormal is not for": ["--objective", "flow", "--time-sampling", "lognormal"],
+               "--extra-ema-decays must each lie in": ["--extra-ema-decays", "0.9,1.5"]}
+    for message, arguments in refused.items():
+        with pytest.raises(SystemExit):
+            train_ddpm.main([*scratch, *arguments])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "refused.safetensors").exists()
 
 
 def test_train_ddpm_flow_objective_trains_a_flow_model_and_records_it(tmp_path, torch_threads):
