@@ -278,18 +278,27 @@ def evaluate_samples(classifier: MnistClassifier, samples: torch.Tensor, real_fe
     }
 
 
-def real_feature_sets(classifier: MnistClassifier, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Classifier features of two disjoint random sets of ``size`` MNIST test digits.
-
-    The first is the reference that generated digits are compared with; FID(first, second) is the data floor.
-    """
+def test_digit_sets(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint random sets of ``size`` MNIST test digits in [-1, 1], [size, 1, 28, 28] each: the
+    reference set that generated digits are compared with, and the other set, whose FID against the
+    reference is the data floor (:func:`real_feature_sets`). A model that transforms real digits (a VAE's
+    reconstruction) is measured on the other set, so that no digit is compared with itself."""
     from .data import mnist_bytes, to_model_range
 
-    _check_classifier(classifier)
     check_integer("size", size, 2, 5000)  # two disjoint sets of the 10,000 test digits
     check_integer("seed", seed, 0, 2**32 - 1)
     digits, _ = mnist_bytes("test")  # converted per set: only 2 * size digits as floats
     order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))
-    reference, _ = classify(classifier, to_model_range(digits[order[:size]]))
-    other, _ = classify(classifier, to_model_range(digits[order[size:2 * size]]))
+    return to_model_range(digits[order[:size]]), to_model_range(digits[order[size:2 * size]])
+
+
+def real_feature_sets(classifier: MnistClassifier, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classifier features of the two disjoint sets of :func:`test_digit_sets`.
+
+    The first is the reference that generated digits are compared with; FID(first, second) is the data floor.
+    """
+    _check_classifier(classifier)
+    reference_digits, other_digits = test_digit_sets(size, seed)
+    reference, _ = classify(classifier, reference_digits)
+    other, _ = classify(classifier, other_digits)
     return reference, other

@@ -22,13 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import images_seen, load_manifest, training_commands, write_json  # noqa: E402
-from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
+from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import PREDICTION_TYPES, load_ddpm, sample_ddpm  # noqa: E402
-from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.metrics import (classify, confident_share, evaluate_samples, load_classifier, mnist_fid,  # noqa: E402
+                                  real_feature_sets, test_digit_sets)
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet  # noqa: E402
 from reports import README, reproduce_command, with_table, write_text  # noqa: E402  (scripts/ is on sys.path)
-from resumable import integer_in  # noqa: E402
+from resumable import exported_file_problem, integer_in  # noqa: E402
 
 
 def model_from_state(state_path: Path, prediction_type: str):
@@ -52,15 +53,10 @@ def model_from_state(state_path: Path, prediction_type: str):
     return model.eval(), alphas_cumprod(make_betas("cosine", 1000)).float(), prediction_type
 
 
-def reference_digits(count: int, seed: int) -> torch.Tensor:
-    """The real test digits whose features ``metrics.real_feature_sets(classifier, count, seed)`` returns first."""
-    test_digits = mnist_tensors("test")[0]
-    return test_digits[torch.randperm(len(test_digits), generator=torch.Generator().manual_seed(seed))[:count]]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-samples", type=integer_in(1, 100_000), default=1000)
+    parser.add_argument("--num-samples", type=integer_in(2, 5000), default=1000,
+                        help="samples, and real test digits per set (2 to 5000)")
     parser.add_argument("--steps", type=integer_in(1, 1000), default=100, help="sampler steps (default 100)")
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
@@ -78,8 +74,11 @@ def main(argv=None):
     if args.checkpoint is not None and (args.from_state is not None or args.write_manifest):
         parser.error("--checkpoint evaluates another file than the shipped model: it goes without --from-state "
                      "and --write-manifest (export to data/ with scripts/train_ddpm.py --overwrite-shipped first)")
-    if args.checkpoint is not None and not (args.checkpoint.suffix == ".safetensors" and args.checkpoint.is_file()):
-        parser.error(f"--checkpoint must be a .safetensors file written by scripts/train_ddpm.py, got {args.checkpoint}")
+    if args.checkpoint is not None:
+        problem = exported_file_problem("--checkpoint", args.checkpoint,
+                                        "export one with python scripts/train_ddpm.py --out PATH")
+        if problem:
+            parser.error(problem)
     torch.set_num_threads(args.threads)
     if args.checkpoint:
         model, alpha_bar, manifest = load_ddpm(args.checkpoint.stem, args.checkpoint.parent)
@@ -102,13 +101,14 @@ def main(argv=None):
     ])
     seconds_per_image = (time.time() - started) / args.num_samples
     result = evaluate_samples(classifier, samples, reference)
-    real = evaluate_samples(classifier, reference_digits(args.num_samples, args.seed), reference)
+    reference_digits, _ = test_digit_sets(args.num_samples, seed=args.seed)
+    real_confident = confident_share(classify(classifier, reference_digits)[1])
     quality = {
         "num_samples": args.num_samples, "sampler": f"DDPM ancestral, {args.steps} steps", "seed": args.seed,
         "prediction_type": prediction_type,
         "mnist_fid": round(result["fid"], 2), "data_floor_fid": round(data_floor, 2),
         "confident_share": round(result["confident_share"], 4),
-        "real_confident_share": round(real["confident_share"], 4),
+        "real_confident_share": round(real_confident, 4),
         "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
         "sampling_seconds_per_image": round(seconds_per_image, 4), "threads": args.threads,
         "command": reproduce_command("evaluate_ddpm.py", argv),

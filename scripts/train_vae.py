@@ -26,7 +26,8 @@ from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, wri
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.latents import (VAE_WIDTHS, crop_to_28, decode, encode, latent_scaling_factor,  # noqa: E402
                                   make_vae, pad_to_32, psnr, vae_config, vae_loss)
-from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.metrics import (evaluate_samples, load_classifier, mnist_fid, real_feature_sets,  # noqa: E402
+                                  test_digit_sets)
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
@@ -46,12 +47,14 @@ def channels_list(text: str) -> tuple[int, ...]:
 
 def reconstruction_quality(vae, num_images: int = 1000, seed: int = 0) -> dict:
     """MNIST FID of ``num_images`` test digits after a trip through ``vae`` (encode to the posterior mean,
-    decode), and the data floor: both against the same real reference set, as ``compare_latent_pixel.py``
-    measures them. No latent model decoded by this VAE is expected to score better than the first."""
+    decode), and the data floor, as ``compare_latent_pixel.py`` measures them: the reconstructed digits are
+    the floor's second set (``metrics.test_digit_sets``), so both FIDs compare the same real digits, before
+    and after the trip, with the same reference. No latent model decoded by this VAE is expected to score
+    better than the first."""
     classifier = load_classifier()
     reference, other = real_feature_sets(classifier, num_images, seed=seed)
-    test_images = mnist_tensors("test")[0][:num_images]
-    reconstructed = evaluate_samples(classifier, decode(vae, encode(vae, test_images)), reference)
+    _, other_digits = test_digit_sets(num_images, seed=seed)
+    reconstructed = evaluate_samples(classifier, decode(vae, encode(vae, other_digits)), reference)
     return {"reconstruction_fid": round(reconstructed["fid"], 2),
             "data_floor_fid": round(mnist_fid(reference, other), 2), "fid_images": num_images}
 

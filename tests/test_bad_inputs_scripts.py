@@ -85,6 +85,11 @@ def test_evaluate_ddpm_refuses_a_missing_or_wrong_state_before_any_work(tmp_path
     assert raised.value.code == 2 and "--from-state must be a training state file" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="is not a training state"):
         evaluate_ddpm.model_from_state(ROOT / "data" / "ddpm_mnist.json", "epsilon")
+    lone = tmp_path / "lone.safetensors"  # weights without their manifest
+    lone.write_bytes((ROOT / "data" / "ddpm_mnist.safetensors").read_bytes())
+    with pytest.raises(SystemExit) as raised:
+        evaluate_ddpm.main(["--checkpoint", str(lone)])
+    assert raised.value.code == 2 and "no manifest lone.json beside it" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("script", ["compare_flow_ddpm", "benchmark_samplers", "evaluate_controlnet"])

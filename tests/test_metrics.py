@@ -164,3 +164,16 @@ def test_adherence_is_the_share_read_as_the_requested_digit(classifier_and_digit
         adherence(classifier, images[:3], [1, 2])
     with pytest.raises(ValueError, match="requested"):
         adherence(classifier, images[:2], [1.0, 2.0])
+
+
+def test_the_two_test_digit_sets_are_disjoint_and_behind_the_feature_sets():
+    from course_utils import metrics
+
+    reference_digits, other_digits = metrics.test_digit_sets(50, seed=3)
+    assert reference_digits.shape == other_digits.shape == (50, 1, 28, 28)
+    as_bytes = lambda digits: {row.numpy().tobytes() for row in digits}  # noqa: E731
+    assert len(as_bytes(reference_digits)) == 50 and not as_bytes(reference_digits) & as_bytes(other_digits)
+    classifier = metrics.load_classifier()
+    reference, other = metrics.real_feature_sets(classifier, 50, seed=3)
+    assert torch.allclose(reference, classify(classifier, reference_digits)[0])
+    assert torch.allclose(other, classify(classifier, other_digits)[0])
