@@ -18,6 +18,8 @@ unchanged.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -330,22 +332,30 @@ def ddpm_velocity(model_output: torch.Tensor, x_t: torch.Tensor, abar_t: torch.T
     return eps_hat - x0_hat
 
 
-def load_flow(name: str = "flow_mnist"):
-    """The shipped flow-matching UNet: returns ``(model, manifest)``, the model in eval mode and float32."""
+def load_flow(name: str = "flow_mnist", data_dir=None):
+    """A shipped flow-matching UNet (``data/NAME.safetensors``; ``data_dir`` may name another folder, such as a
+    training run's, as in ``ddpm.load_ddpm``): returns ``(model, manifest)``, the model in eval mode and float32."""
     from .unet import load_tiny_unet
 
     if not isinstance(name, str):
         raise TypeError(f"name must name a flow-matching checkpoint in data/ ({', '.join(_flow_checkpoints())}), "
                         f"got {name!r} ({type(name).__name__})")
-    model, manifest = load_tiny_unet(name)
-    if manifest["config"].get("objective") != "flow":
-        raise ValueError(f"name must be a flow-matching checkpoint ({', '.join(_flow_checkpoints())}), got {name!r}, "
-                         f"which was not trained for flow matching (its stored configuration: {manifest['config']})")
+    model, manifest = load_tiny_unet(name, data_dir)
+    _check_flow_config("name", name, manifest["config"], data_dir)
     return model, manifest
 
 
-def _flow_checkpoints() -> list[str]:
-    """The shipped checkpoints whose manifest says they were trained for flow matching."""
+def _check_flow_config(parameter: str, value, config: dict, data_dir=None) -> None:
+    """Refuse a checkpoint whose stored configuration ``config`` was not trained for flow matching (``objective``
+    "flow"), naming ``parameter`` (the name or path that chose it, ``value``) and the flow checkpoints of
+    ``data_dir`` (default data/)."""
+    if config.get("objective") != "flow":
+        raise ValueError(f"{parameter} must be a flow-matching checkpoint ({', '.join(_flow_checkpoints(data_dir))}), "
+                         f"got {value!r}, which was not trained for flow matching (its stored configuration: {config})")
+
+
+def _flow_checkpoints(data_dir=None) -> list[str]:
+    """The checkpoints in ``data_dir`` (default data/) whose manifest says they were trained for flow matching."""
     from .checkpoints import CheckpointError, load_manifest
     from .data import DATA_DIR
 
@@ -356,6 +366,6 @@ def _flow_checkpoints() -> list[str]:
             return None
         return config.get("objective") if isinstance(config, dict) else None
 
-    return [path.stem for path in sorted(DATA_DIR.glob("*.json")) if path.with_suffix(".safetensors").is_file()
+    folder = DATA_DIR if data_dir is None else Path(data_dir)
+    return [path.stem for path in sorted(folder.glob("*.json")) if path.with_suffix(".safetensors").is_file()
             and objective(path) == "flow"]
-

@@ -36,9 +36,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .flow import ODE_SAMPLERS, TIME_SCALE, flow_path, flow_sigmas, flow_velocity_target, straightness
+from .flow import (ODE_SAMPLERS, TIME_SCALE, _check_flow_config, flow_path, flow_sigmas, flow_velocity_target,
+                   straightness)
 from .runtime import random_uniform
-from .unet import TinyUNet, check_model, predict_in_chunks, timestep_embedding
+from .unet import TinyUNet, check_model, load_tiny_unet, predict_in_chunks, timestep_embedding
 from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_device, check_generator,
                          check_image_range, check_integer, check_number, check_path, check_same_shape, check_tensor)
 
@@ -229,10 +230,11 @@ def x0_drift(trajectory: list[torch.Tensor], sigmas) -> torch.Tensor:
 
 def load_flow_file(path) -> tuple[TinyUNet, dict]:
     """A flow-matching ``TinyUNet`` from any ``.safetensors`` file with its JSON manifest beside it (``data/``,
-    ``checkpoints/`` or a run's output), checked against the manifest's SHA-256 like the shipped models
-    (``checkpoints.load_weights``). Returns ``(model in eval mode and float32, manifest)``, the manifest's
-    ``config`` being the one stored inside the checksummed file. ``flow.load_flow`` loads the shipped ones by name."""
-    from .checkpoints import load_weights, manifest_path, stored_config
+    ``checkpoints/`` or a run's output): ``flow.load_flow(path.stem, path.parent)`` for a path instead of a name and
+    a folder, checked against the manifest's SHA-256 like the shipped models (``checkpoints.load_weights``). Returns
+    ``(model in eval mode and float32, manifest)``, the manifest's ``config`` being the one stored inside the
+    checksummed file."""
+    from .checkpoints import manifest_path
 
     path = check_path("path", path)
     if path.suffix != ".safetensors":
@@ -240,14 +242,9 @@ def load_flow_file(path) -> tuple[TinyUNet, dict]:
     if not path.exists() and not manifest_path(path).exists():  # a misspelled path (one of the two: load_weights says)
         raise FileNotFoundError(f"path {path} does not exist, nor its manifest {manifest_path(path).name}: check the "
                                 f"folder and the name (e.g. data/flow_mnist.safetensors, or a training run's --out)")
-    state_dict, manifest = load_weights(path.stem, path.parent)
-    config = stored_config(path.stem, path.parent)
-    if config.get("objective") != "flow" or "channels" not in config:
-        raise ValueError(f"path must be a flow-matching TinyUNet checkpoint, got {path}, whose stored configuration "
-                         f"is {config}")
-    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
-    model.load_state_dict(state_dict)
-    return model.float().eval(), {**manifest, "config": config}
+    model, manifest = load_tiny_unet(path.stem, path.parent)
+    _check_flow_config("path", path, manifest["config"], path.parent)
+    return model, manifest
 
 
 class IdealVelocity(nn.Module):

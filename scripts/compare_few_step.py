@@ -32,14 +32,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import load_weights, stored_config  # noqa: E402
 from course_utils.data import DATA_DIR  # noqa: E402
+from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import flow_sigmas, number_of_evaluations, sample_flow, velocity_straightness  # noqa: E402
 from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, x0_drift  # noqa: E402
 from course_utils.samplers import (SAMPLERS, make_scheduler,  # noqa: E402
                                    sample_with_scheduler)
-from course_utils.unet import TinyUNet  # noqa: E402
 from reports import measure_samples, measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
 from resumable import exported_file_problem, integer_in  # noqa: E402
 
@@ -77,17 +76,6 @@ def parse_args(argv=None):
         if problem:
             parser.error(problem)
     return args
-
-
-def load_ddpm_file(path: Path) -> tuple[TinyUNet, dict]:
-    """A diffusion TinyUNet from a .safetensors file with its manifest (``ddpm.load_ddpm`` reads data/ only)."""
-    state_dict, manifest = load_weights(path.stem, path.parent)
-    config = stored_config(path.stem, path.parent)
-    if "prediction_type" not in config:
-        raise SystemExit(f"--ddpm {path} is not a diffusion checkpoint: its configuration is {config}")
-    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
-    model.load_state_dict(state_dict)
-    return model.float().eval(), {**manifest, "config": config}
 
 
 def planned_runs(args) -> list[tuple[str, int]]:
@@ -269,7 +257,7 @@ def main(argv=None) -> int:
                 "machine": platform.processor() or platform.machine(),
                 "command": reproduce_command("compare_few_step.py", argv)}
     if args.ddpm_samplers:
-        ddpm, ddpm_manifest = load_ddpm_file(args.ddpm)
+        ddpm, _, ddpm_manifest = load_ddpm(args.ddpm.stem, args.ddpm.parent)
         models["ddpm"] = (ddpm, ddpm_manifest["config"]["prediction_type"])
         settings.update(ddpm_file=relative(args.ddpm), ddpm_sha256=ddpm_manifest["sha256"])
     same = ("num_samples", "seed", "batch_size", "flow_sha256", "reflow_sha256",
