@@ -2,14 +2,18 @@
 UNet into the course's Stable Diffusion folder data/course_pipeline/, and its record into data/text2image_mnist.json.
 
 A CLIP-style text encoder and a cross-attention UNet (``UNet2DConditionModel``) are trained together from
-scratch on the course VAE's latents with the epsilon loss; 10% of the captions are dropped to "" so the
-one model is conditional and unconditional (classifier-free guidance). Each step draws fresh captions
+scratch on the course VAE's latents with the recipe chosen for the pixel DDPM (docs/training_on_a_cpu.md):
+v-prediction by default (``--prediction-type``, recorded in the manifest and the pipeline's scheduler), batch
+64, learning rate 1e-3 after a warm-up, cooled down linearly to 0 over the last ``--decay-steps`` steps, and an
+EMA of decay 0.9995. 10% of the captions are dropped to "" so the one model is conditional and unconditional
+(classifier-free guidance). Each step draws fresh captions
 for its digits (wording varies, attributes stay true of the image). The tokenizer's vocabulary is
 learned from the captions once.
 
-Resumable (``scripts/resumable.py``): state in --run-dir, each step seeded with (seed, step).
+Resumable (``scripts/resumable.py``): state in --run-dir, each step seeded with (seed, step); a resume with
+other settings is refused (the threads, --save-every and the output paths may change).
 
-    python scripts/train_text2image.py --steps 12000 --threads 1
+    python scripts/train_text2image.py --steps 24000 --decay-steps 2000 --threads 1
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.captions import ATTRIBUTES, attribute_levels, caption, class_terciles, measure_attributes  # noqa: E402
 from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.ddpm import EMA  # noqa: E402
+from course_utils.ddpm import EMA, PREDICTION_TYPES, training_target  # noqa: E402
 from course_utils.guidance import conditional_unet_config, drop_prompts, make_conditional_unet  # noqa: E402
 from course_utils.latents import encode, load_vae  # noqa: E402
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
@@ -37,12 +41,17 @@ from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_co
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
-    TrainingRun, add_training_arguments, learning_rate, optimizer_step, step_generator)
+    TrainingRun, add_training_arguments, integer_in, learning_rate, optimizer_step, step_generator)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_arguments(parser, steps=12000, batch_size=128, lr=5e-4, warmup=500, ema_decay=0.999)
+    add_training_arguments(parser, steps=24000, batch_size=64, lr=1e-3, warmup=500, ema_decay=0.9995)
+    parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
+                        help="what the UNet outputs: the noise, v, or x_0 (default v_prediction, see notebook 03)")
+    parser.add_argument("--decay-steps", type=integer_in(0), default=2000,
+                        help="cool the learning rate down linearly to 0 over the last N steps of --steps "
+                             "(default 2000; 0: constant after the warm-up)")
     parser.add_argument("--drop-rate", type=float, default=0.1, help="share of captions replaced by \"\"")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "text2image_mnist")
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,
@@ -59,7 +68,15 @@ def parse_args(argv=None):
             parser.error(problem)
     if not 0.0 <= args.drop_rate < 1.0:
         parser.error(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
+    if args.decay_steps > args.steps:
+        parser.error(f"--decay-steps must be at most --steps ({args.steps}), got {args.decay_steps}")
     return args
+
+
+def run_settings(args) -> dict:
+    """What defines the weights a run produces: a resume with other values is refused."""
+    free = ("threads", "save_every", "run_dir", "pipeline_dir", "manifest", "overwrite_shipped", "store_dtype")
+    return {key: str(value) for key, value in vars(args).items() if key not in free}
 
 
 def caption_levels(images: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -90,7 +107,7 @@ def main(argv=None):
     optimizer = torch.optim.AdamW(models.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas("cosine", 1000)).float()
 
-    run = TrainingRun(args.run_dir, models, optimizer, ema)
+    run = TrainingRun(args.run_dir, models, optimizer, ema, settings=run_settings(args))
     models.train()
     while run.step < args.steps:
         generator = step_generator(args.seed, run.step)
@@ -99,19 +116,22 @@ def main(argv=None):
         prompts = batch_captions(labels, levels, index.tolist(), step_rng)
         token_ids = tokenize(tokenizer, drop_prompts(prompts, args.drop_rate, step_rng))
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(run.step, args.lr, args.warmup)
+            group["lr"] = learning_rate(run.step, args.lr, args.warmup, args.steps, args.decay_steps)
         timesteps = torch.randint(0, len(alpha_bar), (args.batch_size,), generator=generator)
         noise = torch.randn(latents[index].shape, generator=generator)
         noisy = q_sample(latents[index], timesteps, noise, alpha_bar)
         embeddings = models["text_encoder"](token_ids).last_hidden_state
-        loss = torch.mean((models["unet"](noisy, timesteps, encoder_hidden_states=embeddings).sample - noise) ** 2)
+        target = training_target(latents[index], noise, alpha_bar[timesteps], args.prediction_type)
+        output = models["unet"](noisy, timesteps, encoder_hidden_states=embeddings).sample
+        loss = torch.mean((output - target) ** 2)
         optimizer_step(loss, models, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
             run.save()
 
     config = {"unet": conditional_unet_config(), "text_encoder": text_encoder_config(tokenizer),
-              "schedule": "cosine", "num_train_timesteps": 1000, "drop_rate": args.drop_rate}
+              "schedule": "cosine", "num_train_timesteps": 1000, "drop_rate": args.drop_rate,
+              "prediction_type": args.prediction_type}
     files = {}
     # The UNet is stored in --store-dtype; the text encoder stays float32, since transformers would load it as stored.
     unet = copy.deepcopy(ema.model["unet"]).to(getattr(torch, args.store_dtype))
@@ -120,7 +140,8 @@ def main(argv=None):
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_text2image.py", argv),
         "seed": args.seed, "steps": run.step,
-        "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay, "config": config,
+        "batch_size": args.batch_size, "images_seen": run.step * args.batch_size, "lr": args.lr,
+        "warmup": args.warmup, "decay_steps": args.decay_steps, "ema_decay": args.ema_decay, "config": config,
         "parameters": {name: count_parameters(module) for name, module in models.items()},
         "vocabulary_size": len(tokenizer), "threads": args.threads, "store_dtype": args.store_dtype,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",

@@ -337,3 +337,19 @@ def test_a_continued_checkpoint_names_every_command_that_made_it_and_counts_its_
     assert images_seen({"steps": 3, "batch_size": 5}) == 15  # a manifest from before images were counted
     with pytest.raises(ValueError, match="manifest"):
         training_commands({"steps": 3})
+
+
+def test_train_text2image_takes_the_pixel_recipe_and_refuses_a_resume_with_another_target(capsys):
+    import train_text2image
+
+    args = train_text2image.parse_args(["--run-dir", "runs/x", "--manifest", "runs/x.json", "--pipeline-dir", "runs/x"])
+    assert (args.prediction_type, args.batch_size, args.lr, args.ema_decay) == ("v_prediction", 64, 1e-3, 0.9995)
+    settings = train_text2image.run_settings(args)
+    assert "threads" not in settings and settings["prediction_type"] == "v_prediction"
+    other = train_text2image.parse_args(["--prediction-type", "epsilon", "--threads", "2", "--pipeline-dir", "runs/y",
+                                         "--manifest", "runs/y.json"])
+    assert train_text2image.run_settings(other) != settings  # TrainingRun refuses to resume across the two
+    with pytest.raises(SystemExit):
+        train_text2image.parse_args(["--steps", "100", "--decay-steps", "200", "--manifest", "runs/z.json",
+                                     "--pipeline-dir", "runs/z"])
+    assert "--decay-steps must be at most --steps (100), got 200" in capsys.readouterr().err
