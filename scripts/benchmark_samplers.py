@@ -33,7 +33,8 @@ from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  
 from course_utils.samplers import (SAMPLERS, make_scheduler,  # noqa: E402
                                    sample_with_scheduler)
 # scripts/ is on sys.path: it holds this script
-from reports import measure_samples, measured_runs, parse_with_outputs, publish, reproduce_command  # noqa: E402
+from reports import (commands_text, measure_samples, measured_runs, parse_with_outputs, publish,  # noqa: E402
+                     reproduce_command)
 from resumable import integer_in  # noqa: E402
 
 DEFAULT_STEPS = [5, 10, 20, 50, 100]
@@ -113,13 +114,6 @@ def measure(model, prediction_type: str, classifier, reference, name: str, steps
         return sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
     measured = measure_samples(draw, classifier, reference, args, f"{name} {steps} steps")
     return {"sampler": name, "steps": steps, **measured, "threads": args.threads}
-
-
-def commands_text(table: dict) -> str:
-    """The commands that measured the table's runs, in order (a table may be extended by several)."""
-    commands = dict.fromkeys(run.get("command", table["settings"]["command"]) for run in table["runs"].values())
-    quoted = [f"`{command}`" for command in commands or [table["settings"]["command"]]]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def markdown_table(table: dict) -> str:

@@ -61,6 +61,15 @@ def measured_runs(json_path: Path, settings: dict, same: tuple[str, ...], fresh:
     return {}
 
 
+def commands_text(table: dict) -> str:
+    """The commands that measured the table's runs, in order, each in backticks (a table may be extended by several
+    invocations, :func:`measured_runs`); a run stored without its ``"command"`` (an older table) was measured by the
+    settings' command."""
+    commands = dict.fromkeys(run.get("command", table["settings"]["command"]) for run in table["runs"].values())
+    quoted = [f"`{command}`" for command in commands or [table["settings"]["command"]]]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
 def publish(result: dict, table: str, json_path: Path, markdown_path: Path, key: str,
             heading: str = "", documents: tuple[Path, ...] | None = None) -> None:
     """Write ``result`` as JSON, ``table`` (under ``heading``) as markdown, and ``table`` into ``documents``

@@ -440,6 +440,7 @@ def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, ti
     assert table["runs"]["flow heun/3"]["nfe"] == 3 and table["runs"]["ddpm unipc/2"]["nfe"] == 2
     assert set(table["straightness"]) >= {"flow", "reflow"} and table["costs"]["pairs"] == 4
     assert {"fid_met", "one_step_met"} <= set(table["acceptance"])
+    assert {run["command"] for run in table["runs"].values()} == {table["settings"]["command"]}  # who measured each
     text = markdown_path.read_text()
     assert text.startswith(f"# {compare_few_step.HEADING}") and "| reflow | Euler | 1 |" in text
     assert "**Cost of reflow**: 4 pairs at 2 NFE" in text

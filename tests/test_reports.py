@@ -52,6 +52,17 @@ def test_reproduce_command_quotes_arguments():
     assert reports.reproduce_command("evaluate_ddpm.py", []) == "python scripts/evaluate_ddpm.py"  # not sys.argv
 
 
+def test_a_table_extended_by_several_commands_credits_each_and_older_runs_the_settings_command():
+    table = {"settings": {"command": "python scripts/x.py --b"},
+             "runs": {"first": {"command": "python scripts/x.py --a"}, "older": {},
+                      "again": {"command": "python scripts/x.py --a"}}}
+    assert reports.commands_text(table) == "`python scripts/x.py --a` and `python scripts/x.py --b`"
+    table["runs"]["third"] = {"command": "python scripts/x.py --c"}
+    assert reports.commands_text(table) == \
+        "`python scripts/x.py --a`, `python scripts/x.py --b` and `python scripts/x.py --c`"
+    assert reports.commands_text({"settings": {"command": "python scripts/x.py"}, "runs": {}}) == "`python scripts/x.py`"
+
+
 def test_the_flow_models_manifest_records_its_runs_of_the_comparison(tmp_path, monkeypatch):
     """compare_flow_ddpm --write-manifest: the flow rows of the table, and only they, become the flow
     manifest's quality; the rest of the manifest is kept."""
