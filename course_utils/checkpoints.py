@@ -150,7 +150,7 @@ def images_seen(manifest: dict[str, Any]) -> int:
     if not isinstance(manifest, dict) or not ("images_seen" in manifest or {"steps", "batch_size"} <= set(manifest)):
         raise ValueError(f"manifest must be a training manifest with 'images_seen' or 'steps' and 'batch_size', "
                          f"got {manifest!r:.100}")
-    return manifest.get("images_seen") or manifest["steps"] * manifest["batch_size"]
+    return manifest["images_seen"] if "images_seen" in manifest else manifest["steps"] * manifest["batch_size"]
 
 
 def training_commands(manifest: dict[str, Any]) -> list[str]:
@@ -159,10 +159,13 @@ def training_commands(manifest: dict[str, Any]) -> list[str]:
     the first. Run them in order to rebuild the weights (each continues the previous one's ``--out``)."""
     if not isinstance(manifest, dict) or "command" not in manifest:
         raise ValueError(f"manifest must be a training manifest with a 'command', got {manifest!r:.100}")
-    commands = []
+    commands, where = [], "manifest"
     while manifest:
+        if not isinstance(manifest, dict) or "command" not in manifest:  # a continued run's record, edited or cut
+            raise ValueError(f"manifest must record every run it continued with its 'command', but {where} is "
+                             f"{manifest!r:.100}: restore the manifest from the run that wrote it")
         commands.append(manifest["command"])
-        manifest = manifest.get("continued_from")
+        manifest, where = manifest.get("continued_from"), f"{where}['continued_from']"
     return commands[::-1]
 
 

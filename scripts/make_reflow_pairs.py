@@ -39,8 +39,8 @@ from safetensors.torch import load_file, save_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import (OVERWRITE_FLAG, atomic_write, sha256_of, shipped_output_problem,  # noqa: E402
-                                      write_json)
+from course_utils.checkpoints import (OVERWRITE_FLAG, atomic_write, images_seen, sha256_of,  # noqa: E402
+                                      shipped_output_problem, write_json)
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.metrics import classify, confident_share, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, reflow_pairs  # noqa: E402
@@ -192,7 +192,7 @@ def join_chunks(args, settings: dict, progress: dict, flow_manifest: dict, argv)
         "steps": steps_for(args.nfe, args.sampler), "shift": 1.0, "chunk_size": args.chunk_size,
         "store_dtype": args.store_dtype, "network_evaluations": len(noise) * args.nfe,
         "flow": {"file": relative(args.flow), "sha256": flow_manifest["sha256"], "steps": flow_manifest.get("steps"),
-                 "images_seen": flow_manifest.get("images_seen"), "command": flow_manifest.get("command")},
+                 "images_seen": images_seen(flow_manifest), "command": flow_manifest.get("command")},
         "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
         "threads": sorted({record["threads"] for record in records}),
         "machine": machine(torch.device(args.device)), "device": args.device, "quality": pair_quality(images, args.seed),

@@ -115,7 +115,7 @@ def initial_model(args) -> tuple[torch.nn.Module, dict | None]:
         return TinyUNet(args.channels), None
     model, manifest = load_flow_file(args.init_from)
     record = {"file": relative(args.init_from), "sha256": manifest["sha256"], "steps": manifest.get("steps"),
-              "images_seen": images_seen(manifest) if "steps" in manifest and "batch_size" in manifest else None,
+              "images_seen": images_seen(manifest),
               "command": manifest.get("command")}
     return model, record
 
