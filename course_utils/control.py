@@ -278,14 +278,18 @@ def controlnet_residuals(controlnet, model_input: torch.Tensor, timestep, embedd
 
 
 def controlnet_loss(unet, controlnet, latents: torch.Tensor, controls: torch.Tensor, embeddings: torch.Tensor,
-                    alpha_bar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """ControlNet's training objective (Zhang et al. 2023, section 3.3): the text-to-image model's own epsilon loss,
+                    alpha_bar: torch.Tensor, generator: torch.Generator | None = None,
+                    prediction_type: str = "epsilon") -> torch.Tensor:
+    """ControlNet's training objective (Zhang et al. 2023, section 3.3): the text-to-image model's own loss,
 
-        L = E_{z_0, t, c_text, c_control, eps} || eps - eps_theta(z_t, t, c_text, c_control) ||^2,
+        L = E_{z_0, t, c_text, c_control, eps} || target - f_theta(z_t, t, c_text, c_control) ||^2,
 
-    where eps_theta is the frozen UNet with the ControlNet's residuals added. Gradients reach only the ControlNet
-    when the UNet's parameters are frozen (``requires_grad_(False)``); they still flow *through* the UNet.
-    Timesteps and noise are drawn on ``generator``'s device and moved to the latents' (``runtime.random_normal``)."""
+    where f_theta is the frozen UNet with the ControlNet's residuals added and the target is what that UNet
+    was trained to output (``prediction_type``: eps, or v, ``ddpm.training_target``). Gradients reach only the
+    ControlNet when the UNet's parameters are frozen (``requires_grad_(False)``); they still flow *through* the
+    UNet. Timesteps and noise are drawn on ``generator``'s device and moved to the latents'
+    (``runtime.random_normal``)."""
+    from .ddpm import training_target
     from .schedules import q_sample
 
     _check_unet(unet)
@@ -295,9 +299,11 @@ def controlnet_loss(unet, controlnet, latents: torch.Tensor, controls: torch.Ten
     check_generator("generator", generator)
     timesteps = random_integers(len(alpha_bar), len(latents), generator, latents.device)
     noise = random_normal(latents.shape, generator, latents.device)
-    noisy = q_sample(latents, timesteps, noise, alpha_bar.to(latents.device))
+    alpha_bar = alpha_bar.to(latents.device)
+    target = training_target(latents, noise, alpha_bar[timesteps], prediction_type)  # checks prediction_type
+    noisy = q_sample(latents, timesteps, noise, alpha_bar)
     residuals = controlnet_residuals(controlnet, noisy, timesteps, embeddings, controls)
-    return torch.mean((unet(noisy, timesteps, encoder_hidden_states=embeddings, **residuals).sample - noise) ** 2)
+    return torch.mean((unet(noisy, timesteps, encoder_hidden_states=embeddings, **residuals).sample - target) ** 2)
 
 
 def load_controlnet():

@@ -48,20 +48,33 @@ def make_conditional_unet(cross_attention_dim: int = 64):
     return UNet2DConditionModel(**conditional_unet_config(cross_attention_dim))
 
 
-def latent_scheduler(name: str = "ddpm", **overrides):
+def text2image_prediction_type() -> str:
+    """What the shipped text-to-image UNet outputs, from its manifest (data/text2image_mnist.json, written by
+    ``scripts/train_text2image.py``): "v_prediction" or "epsilon" (models trained before the option existed)."""
+    from .checkpoints import load_manifest
+    from .data import DATA_DIR
+
+    return load_manifest(DATA_DIR / "text2image_mnist.json")["config"].get("prediction_type", "epsilon")
+
+
+def latent_scheduler(name: str = "ddpm", prediction_type: str | None = None, **overrides):
     """The sampler of the course's text-to-image model and pipeline: a ``diffusers`` scheduler from
-    ``samplers.make_scheduler`` (cosine schedule, epsilon prediction), without clipping and with Stable
-    Diffusion's "leading" timesteps, steps_offset=1 (for 25 steps: t = 961, 921, ..., 1).
+    ``samplers.make_scheduler`` (cosine schedule), without clipping and with Stable Diffusion's "leading"
+    timesteps, steps_offset=1 (for 25 steps: t = 961, 921, ..., 1). ``prediction_type`` is what the UNet
+    outputs ("epsilon", "v_prediction"); by default the shipped model's (:func:`text2image_prediction_type`).
 
     Why not start at t = 999 ("trailing")? With the cosine schedule sqrt(abar_999) is 5e-5, so the first
-    estimate of z_0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar) magnifies any error of eps 20,000 times;
-    notebook 05 clips that estimate, but ``StableDiffusionPipeline`` switches ``clip_sample`` off. At t = 961,
-    sqrt(abar) is 0.06 and the magnification about 16, and no clipping is needed."""
+    estimate of z_0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar) of an epsilon model magnifies any error of eps
+    20,000 times; notebook 05 clips that estimate, but ``StableDiffusionPipeline`` switches ``clip_sample``
+    off. At t = 961, sqrt(abar) is 0.06 and the magnification about 16, and no clipping is needed. (A
+    v model's estimate, z_0 = sqrt(abar) z_t - sqrt(1 - abar) v, has no such magnification; the same
+    timesteps keep the two comparable.)"""
     check_choice("name", name, LATENT_SAMPLERS)
     if "timestep_spacing" in overrides:  # make_scheduler checks the other overrides' names and num_train_timesteps
         check_choice("timestep_spacing", overrides["timestep_spacing"], TIMESTEP_SPACINGS)
     settings = {"timestep_spacing": "leading", "steps_offset": 1, **overrides}
-    return make_scheduler(name, clip=False, **settings)
+    prediction_type = text2image_prediction_type() if prediction_type is None else prediction_type
+    return make_scheduler(name, clip=False, prediction_type=prediction_type, **settings)
 
 
 def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> list[str]:
@@ -187,6 +200,9 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     Stable Diffusion v1.
     Unlike the diffusers pipeline, which skips the unconditional pass when w <= 1 and so runs the
     conditional model at w = 0, this follows the formula at every w: w = 0 is the unconditional model.
+    A v-prediction UNet (the scheduler's ``prediction_type``) is guided by the same formula on its outputs:
+    eps = sqrt(1 - abar) z_t + sqrt(abar) v is affine in v with the same z_t term for both passes, so guiding
+    v or eps gives the same step.
 
     ``guidance_rescale`` (phi, :func:`rescale_guidance`) and ``guidance_interval`` (timesteps (low, high),
     :func:`guidance_scale_at`) are the two remedies for over-guidance of notebook 06; both default to off.

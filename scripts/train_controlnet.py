@@ -5,7 +5,8 @@ The ControlNet starts as a copy of the shipped text-to-image UNet's encoder (``c
 UNet, the text encoder and the VAE stay frozen. Each step: a batch of training digits, their VAE latents,
 freshly worded true captions (half of them dropped to "", as Zhang et al. 2023 drop 50%, so the ControlNet
 must learn to read the control rather than lean on the prompt) and the digits' skeletons as controls; the
-loss is the text-to-image model's own epsilon loss with the ControlNet's residuals added. The same captions
+loss is the text-to-image model's own loss (its target, eps or v, from its manifest) with the ControlNet's
+residuals added. The same captions
 and resumable run as ``train_text2image.py`` (``scripts/resumable.py``: state in --run-dir, each step seeded
 with (seed, step)).
 
@@ -28,7 +29,7 @@ from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, wri
 from course_utils.control import controlnet_loss, digit_controls, make_controlnet  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
-from course_utils.guidance import drop_prompts, load_text2image  # noqa: E402
+from course_utils.guidance import drop_prompts, load_text2image, text2image_prediction_type  # noqa: E402
 from course_utils.latents import encode, load_vae  # noqa: E402
 from course_utils.part_folders import COURSE_CONTROLNET_DIR, save_part  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
@@ -72,6 +73,7 @@ def main(argv=None):
     images, labels = mnist_tensors("train")
     levels = caption_levels(images, labels)
     tokenizer, text_encoder, unet, _ = load_text2image()
+    prediction_type = text2image_prediction_type()  # the frozen UNet's target is the ControlNet's too
     text_encoder.requires_grad_(False)
     unet.requires_grad_(False)  # frozen: gradients flow through it to the residuals, but it does not change
     latents, controls = encode(load_vae(), images), digit_controls(images)
@@ -92,7 +94,8 @@ def main(argv=None):
             group["lr"] = learning_rate(run.step, args.lr, args.warmup)
         with torch.no_grad():
             embeddings = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
-        loss = controlnet_loss(unet, controlnet, latents[index], controls[index], embeddings, alpha_bar, generator)
+        loss = controlnet_loss(unet, controlnet, latents[index], controls[index], embeddings, alpha_bar, generator,
+                               prediction_type)
         optimizer_step(loss, controlnet, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
@@ -102,7 +105,8 @@ def main(argv=None):
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_controlnet.py", argv), "seed": args.seed,
         "steps": run.step, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay,
-        "drop_rate": args.drop_rate, "store_dtype": "float16", "parameters": count_parameters(controlnet),
+        "drop_rate": args.drop_rate, "prediction_type": prediction_type, "store_dtype": "float16",
+        "parameters": count_parameters(controlnet),
         "control": "skeleton (control.digit_controls)", "threads": args.threads,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
         "quality": "measure with: python scripts/evaluate_controlnet.py --write-manifest",

@@ -114,6 +114,28 @@ def test_new_controlnet_copies_the_encoder_and_starts_at_zero(course_parts):
                                                    residuals["mid_block_additional_residual"]])
 
 
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_controlnet_loss_by_hand_for_each_target(course_parts, prediction_type):
+    """The loss is the frozen UNet's own: eps, or v = sqrt(abar) eps - sqrt(1 - abar) z_0, as it was trained."""
+    from course_utils.schedules import alphas_cumprod, make_betas
+
+    _, _, unet, _ = course_parts
+    controlnet = control.make_controlnet(unet)
+    latents, embeddings = torch.randn(3, 4, 8, 8), torch.randn(3, 16, 64)
+    controls = (torch.rand(3, 1, 32, 32) > 0.8).float()
+    alpha_bar = alphas_cumprod(make_betas("cosine", 1000)).float()
+    with torch.no_grad():
+        loss = control.controlnet_loss(unet, controlnet, latents, controls, embeddings, alpha_bar,
+                                       torch.Generator().manual_seed(4), prediction_type)
+        generator = torch.Generator().manual_seed(4)  # the same draws, in the same order
+        t = torch.randint(0, 1000, (3,), generator=generator)
+        noise = torch.randn(latents.shape, generator=generator)
+        a, s = alpha_bar[t].sqrt().view(-1, 1, 1, 1), (1 - alpha_bar[t]).sqrt().view(-1, 1, 1, 1)
+        target = noise if prediction_type == "epsilon" else a * noise - s * latents
+        output = unet(a * latents + s * noise, t, encoder_hidden_states=embeddings).sample  # zero residuals
+    torch.testing.assert_close(loss, ((output - target) ** 2).mean(), atol=1e-5, rtol=1e-5)
+
+
 def test_untrained_controlnet_changes_nothing(course_parts, test_digits):
     """At initialisation the ControlNet pipeline draws exactly what the text-to-image pipeline draws."""
     _, _, unet, _ = course_parts

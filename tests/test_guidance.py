@@ -42,10 +42,11 @@ def components():
     return tokenizer, text_encoder, unet, vae
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
-def test_hand_written_guidance_loop_equals_the_pipeline(components, sampler):
+@pytest.mark.parametrize("sampler, prediction_type", [("ddpm", "epsilon"), ("ddim", "epsilon"),
+                                                     ("ddpm", "v_prediction")])
+def test_hand_written_guidance_loop_equals_the_pipeline(components, sampler, prediction_type):
     tokenizer, text_encoder, unet, vae = components
-    scheduler = make_scheduler(sampler, clip=False, steps_offset=1)
+    scheduler = guidance.latent_scheduler(sampler, prediction_type=prediction_type, timestep_spacing="trailing")
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
@@ -54,7 +55,8 @@ def test_hand_written_guidance_loop_equals_the_pipeline(components, sampler):
     expected = pipe(prompts, negative_prompt=negative, guidance_scale=4.0, num_inference_steps=6,
                     generator=torch.Generator().manual_seed(1), output_type="latent").images
     ours = guidance.sample_with_guidance(
-        unet, make_scheduler(sampler, clip=False, steps_offset=1), guidance.embed_prompts(tokenizer, text_encoder, prompts),
+        unet, guidance.latent_scheduler(sampler, prediction_type=prediction_type, timestep_spacing="trailing"),
+        guidance.embed_prompts(tokenizer, text_encoder, prompts),
         guidance.embed_prompts(tokenizer, text_encoder, negative), 4.0, 6, torch.Generator().manual_seed(1),
         progress=False)
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
@@ -149,3 +151,11 @@ def test_within_class_spread_is_the_mean_per_class_total_variance():
 def test_within_class_spread_refuses_bad_inputs(features, labels, error, message):
     with pytest.raises(error, match=message):
         guidance.within_class_spread(features, labels)
+
+
+def test_latent_scheduler_takes_the_shipped_models_target_unless_told():
+    shipped = guidance.text2image_prediction_type()
+    assert shipped in ("epsilon", "v_prediction")
+    assert guidance.latent_scheduler().config.prediction_type == shipped
+    other = "epsilon" if shipped == "v_prediction" else "v_prediction"
+    assert guidance.latent_scheduler("ddim", prediction_type=other).config.prediction_type == other
