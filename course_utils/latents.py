@@ -13,6 +13,7 @@ so the latents stay near the origin without blurring the reconstructions.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -76,15 +77,16 @@ def make_vae(scaling_factor: float = 1.0, widths=VAE_WIDTHS):
     return AutoencoderKL(**config, scaling_factor=scaling_factor)
 
 
-def load_vae():
+def load_vae(folder=None):
     """The shipped course VAE, in eval mode, with its latent scaling factor in ``vae.config.scaling_factor``.
 
     It lives in the course's Stable Diffusion folder, ``data/course_pipeline/vae/`` (weights and the config
     that defines the model, both covered by ``checksums.json``), written by ``scripts/train_vae.py``, whose
-    command and measured quality are recorded in ``data/vae_mnist.json``."""
+    command and measured quality are recorded in ``data/vae_mnist.json``. ``folder``: another such folder
+    (a trial run's ``--pipeline-dir``)."""
     from diffusers import AutoencoderKL
 
-    folder = part_folders.COURSE_PIPELINE_DIR
+    folder = part_folders.COURSE_PIPELINE_DIR if folder is None else Path(folder)
     part_folders.verify_pipeline_folder(folder, parts=("vae",))
     return AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True,
                                          low_cpu_mem_usage=False).eval()

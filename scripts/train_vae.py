@@ -8,6 +8,7 @@ the model config, and the test-set PSNR and the reconstruction FID (the latent m
 1,000 reconstructed test digits, beside the data floor of 1,000 real ones) are written into the manifest.
 
     python scripts/train_vae.py --steps 3000 --threads 2
+    python scripts/train_vae.py --measure-only --overwrite-shipped   # measure the shipped VAE again
     python scripts/train_vae.py --channels 32,64,128 --steps 3000 --threads 1 --run-dir runs/vae_study/w32 \
         --pipeline-dir runs/vae_study/w32 --manifest runs/vae_study/w32.json
 """
@@ -22,10 +23,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
+from course_utils.checkpoints import OVERWRITE_FLAG, load_manifest, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.latents import (VAE_WIDTHS, crop_to_28, decode, encode, latent_scaling_factor,  # noqa: E402
-                                  make_vae, pad_to_32, psnr, vae_config, vae_loss)
+                                  load_vae, make_vae, pad_to_32, psnr, vae_config, vae_loss)
 from course_utils.metrics import (evaluate_samples, load_classifier, mnist_fid, real_feature_sets,  # noqa: E402
                                   test_digit_sets)
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
@@ -59,6 +60,42 @@ def reconstruction_quality(vae, num_images: int = 1000, seed: int = 0) -> dict:
             "data_floor_fid": round(mnist_fid(reference, other), 2), "fid_images": num_images}
 
 
+@torch.no_grad()
+def vae_quality(vae, seed: int = 0) -> dict:
+    """The manifest's quality record: PSNR of all 10,000 test digits reconstructed (on the 28x28 digit,
+    padding cropped), the latent std before scaling (1 / the stored scaling factor), and
+    :func:`reconstruction_quality`."""
+    test = pad_to_32(mnist_tensors("test")[0])
+    reconstructions = torch.cat([vae(chunk).sample for chunk in test.split(500)]).clamp(-1, 1)
+    test_psnr = psnr(crop_to_28(reconstructions), crop_to_28(test)).mean().item()
+    return {"test_psnr_db": round(test_psnr, 2), "num_test_images": len(test),
+            "latent_std_before_scaling": round(1 / vae.config.scaling_factor, 4),
+            **reconstruction_quality(vae, seed=seed)}
+
+
+def measure_shipped(args, argv) -> None:
+    """--measure-only: measure the VAE in --pipeline-dir again and rewrite the quality of --manifest (the
+    training record is kept), e.g. after the measurement itself changed."""
+    problem = exported_vae_problem(args.pipeline_dir, args.manifest)
+    if problem:
+        raise SystemExit(problem)
+    vae = load_vae(args.pipeline_dir)
+    manifest = load_manifest(args.manifest)
+    quality = {**vae_quality(vae, seed=args.seed),
+               "command": reproduce_command("train_vae.py", argv)}
+    write_json(args.manifest, {**manifest, "quality": quality})
+    print(f"rewrote the quality of {args.manifest}: {quality}")
+
+
+def exported_vae_problem(pipeline_dir: Path, manifest: Path) -> str | None:
+    """Why --measure-only cannot measure: no exported VAE in ``pipeline_dir`` or no ``manifest``, or None."""
+    if not (pipeline_dir / "vae" / "config.json").is_file():
+        return f"--measure-only needs an exported VAE in {pipeline_dir / 'vae'}; train one with python scripts/train_vae.py"
+    if not manifest.is_file():
+        return f"--measure-only rewrites the quality of the manifest {manifest}, which does not exist"
+    return None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_arguments(parser, steps=3000, batch_size=64, lr=1e-3)
@@ -71,6 +108,8 @@ def parse_args(argv=None):
     parser.add_argument("--manifest", type=Path, default=DATA_DIR / "vae_mnist.json")
     parser.add_argument(OVERWRITE_FLAG, action="store_true",
                         help="allow the outputs to replace the shipped model in data/ (refused otherwise)")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="train nothing: measure the VAE in --pipeline-dir and rewrite the quality in --manifest")
     args = parser.parse_args(argv)
     for option in ("--pipeline-dir", "--manifest"):  # before any work: a finished run must not replace the shipped model
         problem = shipped_output_problem(option, getattr(args, option[2:].replace("-", "_")), args.overwrite_shipped)
@@ -84,6 +123,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.measure_only:
+        measure_shipped(args, argv)
+        return
     torch.manual_seed(args.seed)
     vae = make_vae(widths=args.channels)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
@@ -109,12 +151,9 @@ def main(argv=None):
         sample = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[:10_000]]
         means = torch.cat([vae.encode(chunk).latent_dist.mean for chunk in sample.split(500)])
         scaling_factor = latent_scaling_factor(means)
-        test = pad_to_32(mnist_tensors("test")[0])
-        reconstructions = torch.cat([vae(chunk).sample for chunk in test.split(500)]).clamp(-1, 1)
-        test_psnr = psnr(crop_to_28(reconstructions), crop_to_28(test)).mean().item()
-        config = {**vae_config(args.channels), "scaling_factor": round(scaling_factor, 5)}
-        vae.register_to_config(scaling_factor=config["scaling_factor"])
-        fid = reconstruction_quality(vae, seed=args.seed)
+    config = {**vae_config(args.channels), "scaling_factor": round(scaling_factor, 5)}
+    vae.register_to_config(scaling_factor=config["scaling_factor"])
+    quality = vae_quality(vae, seed=args.seed)
     files = save_part(vae, "vae", args.pipeline_dir)
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_vae.py", argv),
@@ -122,12 +161,11 @@ def main(argv=None):
         "batch_size": args.batch_size, "lr": args.lr, "kl_weight": args.kl_weight, "config": config,
         "parameters": count_parameters(vae), "threads": args.threads,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
-        "quality": {"test_psnr_db": round(test_psnr, 2), "num_test_images": len(test),
-                    "latent_std_before_scaling": round(1 / scaling_factor, 4), **fid},
+        "quality": quality,
     })
-    print(f"wrote {args.pipeline_dir / 'vae'} and {args.manifest}: test PSNR {test_psnr:.2f} dB, "
-          f"scaling factor {scaling_factor:.4f}, reconstruction FID {fid['reconstruction_fid']} "
-          f"(data floor {fid['data_floor_fid']})")
+    print(f"wrote {args.pipeline_dir / 'vae'} and {args.manifest}: test PSNR {quality['test_psnr_db']} dB, "
+          f"scaling factor {scaling_factor:.4f}, reconstruction FID {quality['reconstruction_fid']} "
+          f"(data floor {quality['data_floor_fid']})")
 
 
 if __name__ == "__main__":

@@ -304,6 +304,13 @@ def test_train_vae_builds_the_asked_widths_and_records_its_reconstruction_fid(tm
     vae = AutoencoderKL.from_pretrained(tmp_path / "pipe" / "vae", local_files_only=True, use_safetensors=True)
     assert list(vae.config.block_out_channels) == [8, 8, 16]
     assert vae.config.scaling_factor == manifest["config"]["scaling_factor"]
+    measure = ["--measure-only", "--pipeline-dir", str(tmp_path / "pipe"), "--manifest", str(manifest_path)]
+    train_vae.main([*measure, "--threads", "1"])  # the same VAE measured again: the same quality, its command
+    remeasured = json.loads(manifest_path.read_text())
+    assert {**remeasured["quality"], "command": None} == {**quality, "command": None}
+    assert remeasured["quality"]["command"].endswith("--threads 1") and remeasured["steps"] == manifest["steps"]
+    with pytest.raises(SystemExit, match="needs an exported VAE"):
+        train_vae.main(["--measure-only", "--pipeline-dir", str(tmp_path), "--manifest", str(manifest_path)])
 
 
 @pytest.mark.parametrize("value, expected", [("16,32", "three channel counts"), ("16,32,60", "multiples of 8"),
