@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .runtime import random_normal, random_uniform
 from .unet import check_model, predict_in_chunks
-from .validation import (DIFFUSION_SLACK, check_choice, check_generator, check_image_range, check_images,
+from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_generator, check_image_range, check_images,
                          check_integer, check_number, check_same_shape, check_sizes, check_tensor)
 
 
@@ -196,6 +196,72 @@ def number_of_evaluations(num_steps: int, sampler: str) -> int:
     return 2 * num_steps - 1 if sampler == "heun" else num_steps
 
 
+def steps_for_evaluations(nfe: int, sampler: str) -> int:
+    """The inverse of :func:`number_of_evaluations`: the most steps whose run spends at most ``nfe`` network
+    evaluations, N = nfe for Euler and ancestral, and N = (nfe + 1) // 2 for Heun (2 N - 1 <= nfe: an even
+    budget spends one evaluation less)."""
+    check_integer("nfe", nfe, 1, 20_000)
+    check_choice("sampler", sampler, SAMPLERS)
+    return (nfe + 1) // 2 if sampler == "heun" else nfe
+
+
+def _check_sigmas(sigmas) -> list[float]:
+    """A sampler's grid: at least 2 decreasing noise levels in [0, 1], as a list of Python floats."""
+    try:
+        levels = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):  # None, a string, a list holding None ...
+        raise TypeError(f"sigmas must be a list or tensor of decreasing noise levels (e.g. flow_sigmas(num_steps)), "
+                        f"got {sigmas!r:.100} ({type(sigmas).__name__})") from None
+    if len(levels) < 2 or not torch.isfinite(levels).all() or (levels.diff() >= 0).any() or levels.min() < 0 \
+            or levels.max() > 1:
+        raise ValueError(f"sigmas must be at least 2 decreasing noise levels in [0, 1] (e.g. flow_sigmas(num_steps)), "
+                         f"got {levels.tolist()!r:.100}")
+    return levels.tolist()
+
+
+@torch.no_grad()
+def integrate(model: nn.Module, x: torch.Tensor, sigmas, sampler: str = "euler",
+              generator: torch.Generator | None = None, return_trajectory: bool = False, progress: bool = False):
+    """Carry ``x``, a batch at the noise level ``sigmas[0]``, down the decreasing levels ``sigmas`` with
+    ``sampler`` (the loop of :func:`sample_flow`, which draws x at sigma = 1; ``reflow.reflow_pairs`` gives it):
+
+    "euler": x' = x + (sigma' - sigma) u(x, sigma)                                  (:func:`euler_step`)
+    "heun":  x' = x + (sigma' - sigma) (u(x, sigma) + u(x_euler, sigma')) / 2, the trapezoidal corrector on every
+             step but one that ends at sigma' = 0 (Karras et al. 2022, algorithm 1)
+    "ancestral": :func:`ancestral_step`, its noise drawn from ``generator`` on x's device.
+
+    u is ``model(x, 1000 sigma)`` on x as given: images [N, C, H, W] for a UNet, points [N, d] for notebook 10's
+    toy. Returns x at ``sigmas[-1]`` and, with ``return_trajectory``, the list of x at every level (the first is
+    the input)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a TinyUNet, as load_flow returns), got "
+                        f"{type(model).__name__}")
+    check_tensor("x", x, dims=(2, 3, 4), floating=True)
+    levels = _check_sigmas(sigmas)
+    check_choice("sampler", sampler, SAMPLERS)
+    check_generator("generator", generator)
+    check_bool("return_trajectory", return_trajectory)
+    check_bool("progress", progress)
+
+    def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        return predict_in_chunks(model, x, torch.full((x.shape[0],), TIME_SCALE * sigma, device=x.device))
+
+    trajectory = [x.clone()] if return_trajectory else None
+    for sigma, sigma_next in tqdm(list(zip(levels[:-1], levels[1:])), desc=f"{sampler} sampling", disable=not progress):
+        u = velocity(x, sigma)
+        if sampler == "ancestral":
+            noise = random_normal(x.shape, generator, x.device, x.dtype) if sigma_next > 0 else None
+            x_next = ancestral_step(u, sigma, sigma_next, x, noise)
+        else:
+            x_next = euler_step(u, sigma, sigma_next, x)
+        if sampler == "heun" and sigma_next > 0:
+            x_next = x + (sigma_next - sigma) * (u + velocity(x_next, sigma_next)) / 2
+        x = x_next
+        if return_trajectory:
+            trajectory.append(x.clone())
+    return (x, trajectory) if return_trajectory else x
+
+
 @torch.no_grad()
 def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generator: torch.Generator | None = None,
                 sampler: str = "euler", shift: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28),
@@ -208,7 +274,8 @@ def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generato
     "ancestral": not the ODE but DDPM's stochastic sampler on the same path (:func:`ancestral_step`), fresh
              noise from ``generator`` at every step but the last; its images are x0_hat, clipped to [-1, 1].
     Returns images (unclipped for the ODE samplers; the data lie in [-1, 1]) and, with ``return_trajectory``,
-    the list of x at every sigma in :func:`flow_sigmas` (the first is the starting noise).
+    the list of x at every sigma in :func:`flow_sigmas` (the first is the starting noise). The steps are
+    :func:`integrate`'s.
     """
     check_integer("num_images", num_images, 1, 1_000_000)
     check_choice("sampler", sampler, SAMPLERS)
@@ -216,22 +283,8 @@ def sample_flow(model: nn.Module, num_images: int, num_steps: int = 20, generato
     check_sizes("image_shape", image_shape, length=3, minimum=1)  # (channels, height, width)
     _check_model(model, image_shape)
     device = next(model.parameters()).device
-    sigmas = flow_sigmas(num_steps, shift).tolist()
     x = random_normal((num_images, *image_shape), generator, device)
-    trajectory = [x.clone()] if return_trajectory else None
-    for sigma, sigma_next in tqdm(list(zip(sigmas[:-1], sigmas[1:])), desc=f"{sampler} sampling", disable=not progress):
-        velocity = velocity_at(model, x, sigma)
-        if sampler == "ancestral":
-            noise = random_normal(x.shape, generator, device) if sigma_next > 0 else None
-            x_next = ancestral_step(velocity, sigma, sigma_next, x, noise)
-        else:
-            x_next = euler_step(velocity, sigma, sigma_next, x)
-        if sampler == "heun" and sigma_next > 0:
-            x_next = x + (sigma_next - sigma) * (velocity + velocity_at(model, x_next, sigma_next)) / 2
-        x = x_next
-        if return_trajectory:
-            trajectory.append(x.clone())
-    return (x, trajectory) if return_trajectory else x
+    return integrate(model, x, flow_sigmas(num_steps, shift), sampler, generator, return_trajectory, progress)
 
 
 def straightness(trajectory: list[torch.Tensor]) -> torch.Tensor:
@@ -284,18 +337,23 @@ def velocity_straightness(trajectory: list[torch.Tensor], sigmas) -> torch.Tenso
     return ((steps.abs().view(-1, 1) * deviation).sum(dim=0) / (chord**2).sum(dim=-1)).float()
 
 
-def ideal_velocity(x: torch.Tensor, sigma: float, data: torch.Tensor) -> torch.Tensor:
+def ideal_velocity(x: torch.Tensor, sigma: torch.Tensor | float, data: torch.Tensor) -> torch.Tensor:
     """The velocity field a perfect network learns when the data set is the finite set ``data`` [N, d]:
 
     u(x, sigma) = E[eps - x_0 | x_sigma = x] = (x - E[x_0 | x_sigma = x]) / sigma,
     E[x_0 | x] = sum_i w_i data_i,  w = softmax_i(-||x - (1 - sigma) data_i||^2 / (2 sigma^2)),
     because x_sigma given x_0 = data_i is N((1 - sigma) data_i, sigma^2 I) and eps = (x - (1 - sigma) x_0) / sigma.
-    ``x`` is [B, d]; sigma in (0, 1]. For a figure in two dimensions (notebook 08).
+    ``x`` is [B, d]; sigma in (0, 1], one level or a tensor of one per row of x. For a figure in two dimensions
+    (notebook 08) and notebook 10's toy (``reflow.IdealVelocity``).
     """
     check_tensor("x", x, dims=2, floating=True)
-    check_number("sigma", sigma, 0.0, 1.0, open_low=True)
+    _check_level("sigma", sigma, x.shape[0], open_low=True, floating=True)
     check_tensor("data", data, dims=2, floating=True, shape=(None, x.shape[1]))
-    squared = torch.cdist(x, (1 - sigma) * data) ** 2  # [B, N]
+    sigma = _per_image(sigma, x)
+    if sigma.numel() and not (sigma.min() > 0 and sigma.max() <= 1):
+        raise ValueError(f"sigma must lie in (0, 1] (the ideal velocity is singular at 0), got values from "
+                         f"{sigma.min().item():g} to {sigma.max().item():g}")
+    squared = (x[:, None, :] - (1 - sigma)[..., None] * data).pow(2).sum(-1)  # [B, N]
     weights = torch.softmax(-squared / (2 * sigma**2), dim=1)
     return (x - weights @ data) / sigma
 

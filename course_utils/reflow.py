@@ -34,12 +34,11 @@ import math
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .flow import (ODE_SAMPLERS, TIME_SCALE, _check_flow_config, flow_path, flow_sigmas, flow_velocity_target,
-                   straightness)
+                   ideal_velocity, integrate, straightness)
 from .runtime import random_uniform
-from .unet import TinyUNet, check_model, load_tiny_unet, predict_in_chunks, timestep_embedding
+from .unet import TinyUNet, check_model, load_tiny_unet, timestep_embedding
 from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_device, check_generator,
                          check_image_range, check_integer, check_number, check_path, check_same_shape, check_tensor)
 
@@ -50,7 +49,8 @@ U_SHAPE = 4.0  # Lee et al.'s a, the rate of the U-shaped density: --a 4 in ever
 def _check_model(model, batch_name: str, batch: torch.Tensor, *, sampling: bool = True) -> None:
     """``model`` can be run on ``batch`` (named ``batch_name`` in the error when a TinyUNet cannot read its shape):
     a sampler casts its noise to the model's float32, a loss (``sampling=False``) needs the model in the batch's
-    dtype, as ``flow.flow_loss``."""
+    dtype, as ``flow.flow_loss``. A module without parameters (``IdealVelocity``, whose data are a buffer) is
+    allowed: :func:`reflow_pairs` then runs where its buffers, or the noise, are."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a flow-matching TinyUNet, as flow.load_flow returns), "
                         f"got {type(model).__name__}")
@@ -60,7 +60,7 @@ def _check_model(model, batch_name: str, batch: torch.Tensor, *, sampling: bool 
                              f"{f': add the channel dimension, {batch_name}.unsqueeze(1)' if batch.dim() == 3 else ''}"
                              f" (points [N, d] are for the 2-D toy's ToyVelocity or IdealVelocity)")
         model.check_image_shape(batch_name, tuple(batch.shape[1:]))
-    check_model(model, dtype=torch.float32 if sampling else batch.dtype, sampling=sampling)
+    check_model(model, dtype=torch.float32 if sampling else batch.dtype, sampling=False)
 
 
 def _check_batch(name: str, value) -> None:
@@ -150,11 +150,12 @@ def reflow_pairs(model: nn.Module, noise: torch.Tensor, num_steps: int = 20, sam
 
     Integrates dx/dsigma = u_theta(x, sigma) from x = ``noise`` at sigma = 1 to sigma = 0 on ``flow.flow_sigmas(
     num_steps, shift)``, with Euler steps x' = x + (sigma' - sigma) u(x, sigma) or Heun's (``sampler="heun"``, the
-    trapezoidal corrector on every step but the last, 2 N - 1 network evaluations), exactly as ``flow.sample_flow``
-    does from its own draw: deterministic, so the same noise always gives the same image. This is Liu et al.'s
-    (Z_0, Z_1) of algorithm 1, "Reflow". The result is unclipped (what the ODE reached; ``sample_flow`` does not
-    clip either) and on the model's device. ``noise`` is a batch [N, ...] in the model's input shape: images
-    [N, C, H, W] for a UNet, points [N, d] for the 2-D toy. With ``return_trajectory``, also the list of x at every
+    trapezoidal corrector on every step but the last, 2 N - 1 network evaluations): ``flow.integrate``, the loop
+    ``flow.sample_flow`` runs from its own draw. Deterministic, so the same noise always gives the same image: Liu
+    et al.'s (Z_0, Z_1) of algorithm 1, "Reflow". The result is unclipped (what the ODE reached; ``sample_flow``
+    does not clip either) and on the model's device (that of its buffers, or of the noise, for a module without
+    parameters). ``noise`` is a batch [N, ...] in the model's input shape: images [N, C, H, W] for a UNet, points
+    [N, d] for the 2-D toy. With ``return_trajectory``, also the list of x at every
     level (the first is the noise).
     """
     _check_batch("noise", noise)
@@ -164,23 +165,12 @@ def reflow_pairs(model: nn.Module, noise: torch.Tensor, num_steps: int = 20, sam
     check_bool("return_trajectory", return_trajectory)
     check_bool("progress", progress)
     _check_model(model, "noise", noise)
-    parameter = next(model.parameters())
-    x = noise.to(parameter.device, parameter.dtype)
-    sigmas = flow_sigmas(num_steps, shift).tolist()
-    trajectory = [x.clone()] if return_trajectory else None
-
-    def velocity(x, sigma):
-        return predict_in_chunks(model, x, torch.full((x.shape[0],), TIME_SCALE * sigma, device=x.device))
-
-    for sigma, sigma_next in tqdm(list(zip(sigmas[:-1], sigmas[1:])), desc="reflow pairs", disable=not progress):
-        u = velocity(x, sigma)
-        x_next = x + (sigma_next - sigma) * u
-        if sampler == "heun" and sigma_next > 0:
-            x_next = x + (sigma_next - sigma) * (u + velocity(x_next, sigma_next)) / 2
-        x = x_next
-        if return_trajectory:
-            trajectory.append(x.clone())
-    return (x, trajectory) if return_trajectory else x
+    # the model's device and dtype, read from its first floating parameter or buffer (IdealVelocity has only its
+    # data); a module with neither runs on the noise's
+    weights = (tensor for tensor in (*model.parameters(), *model.buffers()) if tensor.is_floating_point())
+    reference = next(weights, noise)
+    x = noise.to(reference.device, reference.dtype)
+    return integrate(model, x, flow_sigmas(num_steps, shift), sampler, None, return_trajectory, progress)
 
 
 def _check_levels(trajectory, sigmas) -> torch.Tensor:
@@ -262,21 +252,19 @@ class IdealVelocity(nn.Module):
         check_tensor("data", data, dims=2, floating=True)
         if data.shape[0] == 0:
             raise ValueError("data must hold at least one point, got an empty tensor")
-        self.data = nn.Parameter(data.detach().clone().float(), requires_grad=False)
+        self.register_buffer("data", data.detach().clone().float())  # moves with .to(device), never trained
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, dims=2, floating=True, shape=(None, self.data.shape[1]))
         check_tensor("timesteps", timesteps, dims=1)
         if len(timesteps) != len(x):
             raise ValueError(f"timesteps must hold one level per point of x ({len(x)}), got {len(timesteps)}")
-        sigma = (timesteps.to(x.dtype) / TIME_SCALE).view(-1, 1)
+        sigma = timesteps.to(x.dtype) / TIME_SCALE
         if len(sigma) and not (sigma.min() > 0 and sigma.max() <= 1):
             raise ValueError(f"timesteps must lie in (0, {TIME_SCALE:g}] (sigma in (0, 1]; the ideal velocity is "
                              f"singular at sigma = 0), got values from {timesteps.min().item():g} to "
                              f"{timesteps.max().item():g}")
-        squared = (x[:, None, :] - (1 - sigma[:, :, None]) * self.data[None]).pow(2).sum(-1)  # [B, N]
-        weights = torch.softmax(-squared / (2 * sigma**2), dim=1)
-        return (x - weights @ self.data) / sigma
+        return ideal_velocity(x, sigma, self.data)
 
 
 class ToyVelocity(nn.Module):

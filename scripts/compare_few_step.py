@@ -34,13 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import load_ddpm  # noqa: E402
-from course_utils.flow import flow_sigmas, number_of_evaluations, sample_flow, velocity_straightness  # noqa: E402
+from course_utils.flow import (flow_sigmas, number_of_evaluations, sample_flow, steps_for_evaluations,  # noqa: E402
+                               velocity_straightness)
 from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, x0_drift  # noqa: E402
 from course_utils.samplers import (SAMPLERS, make_scheduler,  # noqa: E402
                                    sample_with_scheduler)
 from reports import (commands_text, measure_samples, measured_runs, parse_with_outputs, publish,  # noqa: E402
-                     reproduce_command)
+                     relative, reproduce_command)
 from resumable import exported_file_problem, integer_in  # noqa: E402
 
 KEY, HEADING = "few-step", "Few-step generation: reflow against the flow model and the DDPM"
@@ -95,7 +96,7 @@ def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Gen
     """``count`` digits in [-1, 1] from ``method`` at ``nfe`` network evaluations, and the NFE spent."""
     kind, sampler = method.split(" ", 1)
     if kind in ("flow", "reflow"):
-        steps = (nfe + 1) // 2 if sampler == "heun" else nfe
+        steps = steps_for_evaluations(nfe, sampler)
         images = sample_flow(models[kind], count, steps, generator, sampler=sampler, progress=False)
         return images.clamp(-1, 1), number_of_evaluations(steps, sampler)
     ddpm, prediction_type = models["ddpm"]
@@ -238,11 +239,6 @@ def write_outputs(table: dict, args) -> str:
     text = markdown_table(table)
     publish(table, text, args.json, args.markdown, KEY, heading=HEADING)
     return text
-
-
-def relative(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv=None) -> int:

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import images_seen, load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import load_ddpm  # noqa: E402
-from course_utils.flow import flow_coordinates, load_flow, number_of_evaluations, sample_flow, straightness  # noqa: E402
+from course_utils.flow import (flow_coordinates, load_flow, number_of_evaluations, sample_flow,  # noqa: E402
+                               steps_for_evaluations, straightness)
 from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.samplers import (make_scheduler, sample_ddim,  # noqa: E402
                                    sample_with_scheduler, sampling_timesteps)
@@ -97,7 +98,7 @@ def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Gen
     flow, (ddpm, alpha_bar, target) = models["flow"], models["ddpm"]
     if method.startswith("flow"):
         sampler = {"flow heun": "heun", "flow ancestral": "ancestral"}.get(method, "euler")
-        steps = (nfe + 1) // 2 if sampler == "heun" else nfe  # Heun: 2 N - 1 evaluations for N steps
+        steps = steps_for_evaluations(nfe, sampler)  # Heun: 2 N - 1 evaluations for N steps
         shift = 3.0 if method.endswith("shift 3") else 1.0
         images = sample_flow(flow, count, steps, generator, sampler=sampler, shift=shift, progress=False)
         return images.clamp(-1, 1), number_of_evaluations(steps, sampler)

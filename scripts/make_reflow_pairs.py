@@ -42,9 +42,10 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import (OVERWRITE_FLAG, atomic_write, images_seen, sha256_of,  # noqa: E402
                                       shipped_output_problem, write_json)
 from course_utils.data import DATA_DIR  # noqa: E402
+from course_utils.flow import steps_for_evaluations  # noqa: E402
 from course_utils.metrics import classify, confident_share, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, reflow_pairs  # noqa: E402
-from reports import reproduce_command  # noqa: E402
+from reports import relative, reproduce_command  # noqa: E402
 from resumable import exported_file_problem, integer_in, step_generator  # noqa: E402
 from train_ddpm import machine  # noqa: E402
 
@@ -98,11 +99,6 @@ def parse_args(argv=None):
     return args
 
 
-def steps_for(nfe: int, sampler: str) -> int:
-    """Sampler steps that spend ``nfe`` network evaluations."""
-    return (nfe + 1) // 2 if sampler == "heun" else nfe
-
-
 def chunk_path(run_dir: Path, index: int) -> Path:
     return run_dir / f"chunk_{index:05d}.safetensors"
 
@@ -120,8 +116,8 @@ def chunk_noise(seed: int, index: int, chunk_size: int, count: int) -> torch.Ten
 
 def make_chunk(model, seed: int, index: int, chunk_size: int, count: int, args) -> dict[str, torch.Tensor]:
     noise = chunk_noise(seed, index, chunk_size, count)
-    images = torch.cat([reflow_pairs(model, part, steps_for(args.nfe, args.sampler), args.sampler).cpu()
-                        for part in noise.split(args.batch_size)])
+    steps = steps_for_evaluations(args.nfe, args.sampler)
+    images = torch.cat([reflow_pairs(model, part, steps, args.sampler).cpu() for part in noise.split(args.batch_size)])
     dtype = getattr(torch, args.store_dtype)
     return {"noise": noise.to(dtype), "images": images.to(dtype)}
 
@@ -150,12 +146,6 @@ def log_chunk(run_dir: Path, index: int, done: int, seconds: float, cpu_seconds:
     """One row per chunk: chunk, pairs made so far, wall seconds, CPU seconds, wall ms per pair."""
     with open(run_dir / "log.csv", "a", newline="") as handle:
         csv.writer(handle).writerow([index, done, f"{seconds:.2f}", f"{cpu_seconds:.2f}", f"{1000 * seconds / count:.2f}"])
-
-
-def relative(path: Path) -> str:
-    """``path`` as the manifests name files: relative to the course when inside it."""
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def pair_quality(images: torch.Tensor, seed: int) -> dict:
@@ -189,7 +179,7 @@ def join_chunks(args, settings: dict, progress: dict, flow_manifest: dict, argv)
     manifest = {
         "file": args.out.name, "sha256": sha256_of(args.out), "command": reproduce_command("make_reflow_pairs.py", argv),
         "seed": args.seed, "num_pairs": len(noise), "nfe": args.nfe, "sampler": args.sampler,
-        "steps": steps_for(args.nfe, args.sampler), "shift": 1.0, "chunk_size": args.chunk_size,
+        "steps": steps_for_evaluations(args.nfe, args.sampler), "shift": 1.0, "chunk_size": args.chunk_size,
         "store_dtype": args.store_dtype, "network_evaluations": len(noise) * args.nfe,
         "flow": {"file": relative(args.flow), "sha256": flow_manifest["sha256"], "steps": flow_manifest.get("steps"),
                  "images_seen": images_seen(flow_manifest), "command": flow_manifest.get("command")},

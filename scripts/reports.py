@@ -29,6 +29,12 @@ def reproduce_command(script: str, argv: list[str] | None) -> str:
     return " ".join(["python", f"scripts/{script}", *(shlex.quote(a) for a in arguments)])
 
 
+def relative(path: Path) -> str:
+    """``path`` as the manifests and tables name files: relative to the course when inside it, else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def markers(key: str) -> tuple[str, str]:
     """The pair of HTML comments that delimit the generated block ``key`` in a markdown document."""
     return f"<!-- {key}:begin -->", f"<!-- {key}:end -->"

@@ -5,8 +5,8 @@ from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
 
 from course_utils.ddpm import ddpm_step
 from course_utils.flow import (TIME_SCALE, training_sigmas, ancestral_step, ddpm_velocity, euler_step, flow_coordinates, flow_loss, flow_path,
-                               flow_sigmas, flow_velocity_target, ideal_velocity, number_of_evaluations, sample_flow,
-                               shift_sigmas, straightness)
+                               flow_sigmas, flow_velocity_target, ideal_velocity, integrate, number_of_evaluations,
+                               sample_flow, shift_sigmas, steps_for_evaluations, straightness)
 from course_utils.samplers import ddim_step
 from course_utils.unet import TinyUNet
 
@@ -120,6 +120,31 @@ def test_number_of_evaluations_counts_the_calls():
         calls.clear()
         sample_flow(Counting(), 1, steps, torch.Generator().manual_seed(0), sampler=sampler, progress=False)
         assert len(calls) == number_of_evaluations(steps, sampler)
+
+
+def test_steps_for_evaluations_inverts_number_of_evaluations():
+    for sampler in ("euler", "heun", "ancestral"):
+        for steps in range(1, 30):
+            assert steps_for_evaluations(number_of_evaluations(steps, sampler), sampler) == steps
+    assert steps_for_evaluations(20, "heun") == 10 and number_of_evaluations(10, "heun") == 19  # an even budget
+    with pytest.raises(ValueError, match="nfe"):
+        steps_for_evaluations(0, "euler")
+
+
+def test_integrate_carries_a_given_batch_from_any_level_down_the_grid():
+    """From x at sigma = 0.5, two Euler steps of u = -0.1 (a constant velocity) move x by 0.05; the trajectory holds
+    the input and each step's x."""
+    class Constant(torch.nn.Module):
+        def forward(self, x, timesteps):
+            return torch.full_like(x, -0.1)
+
+    x = torch.zeros(3, 2)
+    end, path = integrate(Constant(), x, [0.5, 0.25, 0.0], return_trajectory=True)
+    torch.testing.assert_close(end, torch.full((3, 2), 0.05))
+    assert len(path) == 3 and torch.equal(path[0], x)
+    for bad in ([0.5], [0.0, 0.5], [1.5, 0.0], None, "1, 0"):
+        with pytest.raises((TypeError, ValueError), match="sigmas"):
+            integrate(Constant(), x, bad)
 
 
 def test_flow_loss_is_zero_for_the_true_velocity_and_matches_by_hand():
@@ -240,6 +265,18 @@ def test_ideal_velocity_of_one_point_is_the_straight_line_to_it():
     data = torch.tensor([[1.0, -2.0]])
     x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(ideal_velocity(x, 0.4, data), (x - data) / 0.4)
+
+
+def test_ideal_velocity_takes_one_level_per_row():
+    data = torch.tensor([[-1.0, 0.0], [1.0, 0.5], [0.0, 1.0]])
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    sigmas = torch.tensor([0.9, 0.5, 0.2, 0.05])
+    rows = torch.cat([ideal_velocity(x[i:i + 1], sigma, data) for i, sigma in enumerate(sigmas.tolist())])
+    torch.testing.assert_close(ideal_velocity(x, sigmas, data), rows)
+    with pytest.raises(ValueError, match="sigma"):
+        ideal_velocity(x, torch.tensor([0.9, 0.5, 0.2, 0.0]), data)  # singular at 0
+    with pytest.raises(ValueError, match="sigma"):
+        ideal_velocity(x, sigmas[:3], data)
 
 
 def test_ideal_velocity_is_the_mean_conditional_velocity():

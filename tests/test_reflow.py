@@ -217,6 +217,9 @@ def test_ideal_velocity_module_is_flow_ideal_velocity_row_by_row():
         torch.testing.assert_close(out[i:i + 1], flow.ideal_velocity(x[i:i + 1], sigma, POINTS), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="timesteps"):
         field(x, torch.zeros(4))  # singular at sigma = 0
+    assert not list(field.parameters()) and "data" in dict(field.named_buffers())  # moved by .to(), never trained
+    halfway = x - 0.5 * field(x, torch.full((4,), 1000.0))  # two Euler steps, sigma 1 -> 0.5 -> 0
+    torch.testing.assert_close(reflow.reflow_pairs(field, x, 2), halfway - 0.5 * field(halfway, torch.full((4,), 500.0)))
 
 
 def test_a_reflowed_toy_follows_straighter_paths_than_the_marginal_field():
