@@ -192,7 +192,9 @@ def x0_hat_path(trajectory: list[torch.Tensor], sigmas) -> torch.Tensor:
 
         x0_hat_i = x_i - sigma_i v_i,     v_i = (x_{i+1} - x_i) / (sigma_{i+1} - sigma_i),
 
-    the straight line through a step's two points followed to sigma = 0. On an Euler path v_i is the network's
+    the straight line through a step's two points followed to sigma = 0: on the straight path x_sigma = (1 - sigma)
+    x_0 + sigma eps, whose velocity is eps - x_0 (Liu et al. 2022, eq. 1; Lipman et al. 2023 with sigma_min = 0;
+    ``flow.ancestral_step``'s x0_hat), x - sigma (eps - x_0) = x_0 at every level. On an Euler path v_i is the network's
     velocity u(x_i, sigma_i), so x0_hat_i is the model's own guess of the clean image (notebook 08, exercise 2),
     and x0_hat_0, at sigma = 1, is exactly the one-step sample from the path's noise. Returns [steps, N, ...]
     (float64). ``sigmas`` are the levels of the points (``flow.flow_sigmas(num_steps)``)."""
@@ -288,8 +290,10 @@ class ToyVelocity(nn.Module):
         check_tensor("timesteps", timesteps, dims=1)
         if len(timesteps) != len(x):
             raise ValueError(f"timesteps must hold one level per point of x ({len(x)}), got {len(timesteps)}")
-        # The embedding's lowest frequency is 1 per unit of t: at 1000 sigma the levels would alias, so the toy
-        # embeds 10 sigma (periods from 2 pi / 10 of sigma down), enough to tell the levels apart smoothly.
+        # The embedding's highest frequency is w_0 = 1 radian per unit of its input t (unet.timestep_embedding: w_i =
+        # max_period^(-i / half) falls from 1 to about 1 / max_period): at t = 1000 sigma its fastest features would
+        # turn 1000 radians along the path and alias between nearby levels, so the toy embeds t = 10 sigma with
+        # max_period 100: periods from 2 pi / 10 = 0.63 of sigma up, enough to tell the levels apart smoothly.
         features = timestep_embedding(timesteps.float() / 100, self.embedding, max_period=100.0).to(x.dtype)
         return self.net(torch.cat([x, features], dim=1))
 
