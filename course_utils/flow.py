@@ -160,8 +160,8 @@ def ancestral_step(velocity: torch.Tensor, sigma: float, sigma_next: float, x: t
     2022, section 4). At sigma' = 0 it returns x0_hat (no noise needed)."""
     check_tensor("x", x)
     check_same_shape("velocity", velocity, "x", x)
-    _check_level("sigma", sigma, open_low=True)
-    _check_level("sigma_next", sigma_next)
+    _check_level("sigma", sigma, 1, open_low=True)  # one level for the batch: a tensor must hold one value
+    _check_level("sigma_next", sigma_next, 1)
     if not sigma_next < sigma:
         raise ValueError(f"sigma_next must be below sigma (a step towards the data), got {sigma_next} >= {sigma}")
     if clip_range is not None:

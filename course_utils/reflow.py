@@ -213,11 +213,16 @@ def x0_drift(trajectory: list[torch.Tensor], sigmas) -> torch.Tensor:
     0 exactly when every step points at the end: a straight path walked at constant speed, which one Euler step
     follows. It complements ``flow.velocity_straightness`` (the velocity's spread about the chord): D reads the bend
     as the error a coarse sampler makes in the image, which is what few-step sampling pays. Both need the same
-    steps to be compared."""
+    steps to be compared. A path that ends where it starts has no length to compare with: it is refused (a
+    ValueError naming the images)."""
     guesses = x0_hat_path(trajectory, sigmas)
     start, end = trajectory[0].detach().double().cpu(), trajectory[-1].detach().double().cpu()
     miss = (guesses - end).flatten(2).pow(2).sum(-1)  # [steps, N]
-    return (miss.mean(0) / (end - start).flatten(1).pow(2).sum(-1)).float()
+    length = (end - start).flatten(1).pow(2).sum(-1)
+    if (length == 0).any():
+        raise ValueError(f"trajectory must move: image(s) {(length == 0).nonzero().flatten().tolist()[:10]} end where "
+                         f"they start, so their drift relative to the path's length is undefined")
+    return (miss.mean(0) / length).float()
 
 
 def load_flow_file(path) -> tuple[TinyUNet, dict]:

@@ -104,6 +104,11 @@ def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Gen
     return sample_with_scheduler(ddpm, scheduler, count, nfe, generator, progress=False)
 
 
+def count_text(value) -> str:
+    """A count with thousands separators; anything else (the "?" of a value an older manifest lacks) as it is."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def threads_text(threads) -> str:
     return "/".join(map(str, threads)) if isinstance(threads, list) else str(threads)
 
@@ -209,11 +214,12 @@ def markdown_table(table: dict) -> str:
                       f"x0-hat drift, flow **{s['flow']['x0_drift']:.3f}**, reflow **{s['reflow']['x0_drift']:.3f}**."]
     cost = table.get("costs")
     if cost and cost.get("pairs"):
-        lines += ["", f"**Cost of reflow**: {cost['pairs']:,} pairs at {cost['pair_nfe']} NFE ({cost['pair_sampler']}), "
-                      f"{cost['pair_network_evaluations']:,} network evaluations, {cost['pair_minutes']} min on "
-                      f"{threads_text(cost['pair_threads'])} thread(s); training {cost['training_steps']:,} steps of "
-                      f"{cost['batch_size']} pairs ({cost['time_sampling']} noise levels), {cost['training_minutes']} min "
-                      f"on {cost['training_threads']} thread(s)."]
+        cost = {key: "?" if value is None else value for key, value in cost.items()}  # not in an older manifest
+        lines += ["", f"**Cost of reflow**: {count_text(cost['pairs'])} pairs at {cost['pair_nfe']} NFE "
+                      f"({cost['pair_sampler']}), {count_text(cost['pair_network_evaluations'])} network evaluations, "
+                      f"{cost['pair_minutes']} min on {threads_text(cost['pair_threads'])} thread(s); training "
+                      f"{count_text(cost['training_steps'])} steps of {cost['batch_size']} pairs ({cost['time_sampling']} "
+                      f"noise levels), {cost['training_minutes']} min on {cost['training_threads']} thread(s)."]
         even = table.get("break_even")
         if even and even.get("images"):
             lines[-1] += (f" Sampling at 2 NFE instead of the flow model's {settings['reference_nfe']} Euler steps saves "

@@ -100,6 +100,9 @@ def parse_args(argv=None):
 def load_pairs(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """The pairs (as stored, float16 or float32) and their manifest, checked against its SHA-256."""
     tensors, manifest = load_weights(path.stem, path.parent)
+    if not {"noise", "images"} <= set(tensors):
+        raise SystemExit(f"{path} must hold the tensors 'noise' and 'images' (as scripts/make_reflow_pairs.py writes "
+                         f"them), got {sorted(tensors)}: pass the pairs file as --pairs")
     noise, images = tensors["noise"], tensors["images"]
     if noise.shape != images.shape or noise.dim() != 4 or len(noise) == 0:
         raise SystemExit(f"{path} must hold 'noise' and 'images' of one shape [N, C, H, W], got "

@@ -214,6 +214,14 @@ def test_ancestral_step_is_ddpms_step_in_flow_coordinates(prediction_type, clip_
         torch.testing.assert_close(stepped, y_prev, atol=1e-9, rtol=1e-9)
 
 
+def test_ancestral_step_refuses_a_level_per_image():
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match="sigma must hold one value"):
+        ancestral_step(x, torch.tensor([0.5, 0.6]), 0.2, x, x)
+    with pytest.raises(ValueError, match="sigma_next must hold one value"):
+        ancestral_step(x, 0.5, torch.tensor([0.2, 0.1]), x, x)
+
+
 def test_ancestral_sampling_ends_on_its_clipped_guess_and_draws_fresh_noise():
     model = LinearField()
     first = sample_flow(model, 3, 5, torch.Generator().manual_seed(0), sampler="ancestral", progress=False)

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from course_utils import flow, reflow
-from course_utils.checkpoints import CheckpointError
+from course_utils.checkpoints import CheckpointError, save_weights, write_json
 from course_utils.data import DATA_DIR
 from course_utils.unet import TinyUNet
 
@@ -294,6 +294,7 @@ def test_load_flow_file_reads_shipped_and_other_checkpoints_and_refuses_others(t
     (lambda: reflow.x0_hat_path([torch.zeros(2, 3)] * 3, None), "sigmas"),
     (lambda: reflow.x0_drift([torch.zeros(2, 3)] * 3, "1, 0.5, 0"), "sigmas"),
     (lambda: reflow.load_flow_file(DATA_DIR / "flow_mnsit.safetensors"), "path"),  # misspelled: no manifest either
+    (lambda: reflow.x0_drift([torch.ones(2, 3)] * 3, [1.0, 0.5, 0.0]), "trajectory"),  # ends where it starts
 ])
 def test_bad_input_is_refused_by_name(call, name):
     if name is None:
@@ -412,6 +413,26 @@ def test_scripts_refuse_bad_options_by_name_before_any_work(script, argv, expect
         module.parse_args([*argv, *extra])
     assert raised.value.code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_train_reflow_refuses_a_checksummed_file_without_pairs(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    write_json(path.with_suffix(".json"), {"command": "python scripts/x.py",
+                                           "sha256": save_weights({"weight": torch.zeros(2)}, path, {})})
+    with pytest.raises(SystemExit, match="must hold the tensors 'noise' and 'images'"):
+        train_reflow.load_pairs(path)
+
+
+def test_the_few_step_table_shows_what_an_older_manifest_did_not_record():
+    settings = {"command": "python scripts/compare_few_step.py", "flow_file": "data/flow_mnist.safetensors",
+                "flow_sha256": "a" * 64, "reflow_file": "data/reflow_mnist.safetensors", "reflow_sha256": "b" * 64,
+                "num_samples": 6, "seed": 0, "threads": 1, "machine": "x86_64", "batch_size": 6, "reference_nfe": 20}
+    costs = {"pairs": 50_000, "pair_nfe": 20, "pair_sampler": "euler", "pair_network_evaluations": None,
+             "pair_minutes": None, "pair_threads": None, "training_steps": None, "batch_size": 128,
+             "training_minutes": 30.0, "training_threads": 1, "time_sampling": None}
+    text = compare_few_step.markdown_table({"settings": settings, "runs": {}, "data_floor_fid": 5.0, "costs": costs})
+    assert ("**Cost of reflow**: 50,000 pairs at 20 NFE (euler), ? network evaluations, ? min on ? thread(s); "
+            "training ? steps of 128 pairs (? noise levels), 30.0 min on 1 thread(s).") in text
 
 
 def test_train_reflow_never_silently_replaces_a_shipped_model(capsys, tmp_path, tiny_models, torch_threads):
