@@ -443,15 +443,13 @@ def test_train_reflow_never_silently_replaces_a_shipped_model(capsys, tmp_path, 
     assert "ships in data/" in error and "--overwrite-shipped" in error
 
 
-def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, tiny_models, monkeypatch, torch_threads):
+def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, tiny_models, torch_threads):
     pairs = make_pairs(tmp_path / "pairs", tiny_models, "--num-pairs", "4")
     reflowed = tmp_path / "reflow.safetensors"
     train_reflow.main(["--pairs", str(pairs), "--init-from", str(tiny_models / "flow.safetensors"), "--steps", "2",
                        "--batch-size", "4", "--warmup", "1", "--threads", "1", "--run-dir", str(tmp_path / "run"),
                        "--out", str(reflowed)])
-    readme = reports.README.read_text(encoding="utf-8")
-    monkeypatch.setattr(compare_few_step, "publish", lambda *args, **kwargs: reports.publish(*args, **kwargs,
-                                                                                              documents=()))
+    readme = reports.README.read_text(encoding="utf-8")  # a table outside docs/ leaves the README alone
     json_path, markdown_path = tmp_path / "t.json", tmp_path / "t.md"
     argv = ["--flow", str(tiny_models / "flow.safetensors"), "--reflow", str(reflowed), "--ddpm",
             str(tiny_models / "ddpm.safetensors"), "--num-samples", "6", "--nfe", "1", "2", "--reference-nfe", "3",
