@@ -112,7 +112,8 @@ def measure(model, prediction_type: str, classifier, reference, name: str, steps
     def draw(count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         scheduler = scheduler_for(name, prediction_type)
         return sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
-    measured = measure_samples(draw, classifier, reference, args, f"{name} {steps} steps")
+    measured = measure_samples(draw, classifier, reference, args.num_samples, args.batch_size, args.seed,
+                               f"{name} {steps} steps")
     return {"sampler": name, "steps": steps, **measured, "threads": args.threads}
 
 

@@ -123,7 +123,9 @@ def warm_up(models: dict, args) -> None:
 
 
 def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
-    return {"method": method, **measure_samples(partial(sample, method, nfe, models), classifier, reference, args)}
+    draw = partial(sample, method, nfe, models)
+    return {"method": method, **measure_samples(draw, classifier, reference, args.num_samples, args.batch_size,
+                                                args.seed)}
 
 
 def measure_straightness(models: dict, args) -> dict:

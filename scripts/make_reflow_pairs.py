@@ -168,8 +168,8 @@ def join_chunks(args, settings: dict, progress: dict, flow_manifest: dict, argv)
     """Write the pairs file and its manifest from the finished chunks."""
     parts = [load_file(str(chunk_path(args.run_dir, index))) for index in range(len(chunk_sizes(args.num_pairs,
                                                                                                 args.chunk_size)))]
-    noise = torch.cat([part["noise"] for part in parts])[:args.num_pairs]
-    images = torch.cat([part["images"] for part in parts])[:args.num_pairs]
+    noise = torch.cat([part["noise"] for part in parts])  # chunk_sizes add up to num_pairs
+    images = torch.cat([part["images"] for part in parts])
     metadata = {"settings": json.dumps(settings, sort_keys=True), "num_pairs": str(len(noise))}
     atomic_write(args.out, lambda tmp: save_file({"noise": noise.contiguous(), "images": images.contiguous()},
                                                  str(tmp), metadata=metadata))

@@ -17,8 +17,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import atomic_write, write_json  # noqa: E402
-from course_utils.metrics import evaluate_samples  # noqa: E402
-from course_utils.samplers import sample_in_batches  # noqa: E402
 
 README = ROOT / "README.md"
 
@@ -127,16 +125,20 @@ def parse_with_outputs(parser: argparse.ArgumentParser, argv: list[str] | None, 
     return args
 
 
-def measure_samples(draw, classifier, reference, args, description: str | None = None) -> dict:
-    """One row of a sampler table: ``args.num_samples`` images drawn ``args.batch_size`` at a time by
-    ``draw(count, generator)`` from one generator seeded with ``args.seed``
-    (``samplers.sample_in_batches``), timed, and measured against the reference features: the NFE,
-    MNIST FID, confident share, class histogram and milliseconds per image (sampling only)."""
+def measure_samples(draw, classifier, reference, num_samples: int, batch_size: int, seed: int,
+                    description: str | None = None) -> dict:
+    """One row of a sampler table: ``num_samples`` images drawn ``batch_size`` at a time by
+    ``draw(count, generator)`` from one generator seeded with ``seed`` (``samplers.sample_in_batches``), timed,
+    and measured against the reference features: the NFE, MNIST FID, confident share, class histogram and
+    milliseconds per image (sampling only)."""
+    from course_utils.metrics import evaluate_samples  # only the measuring scripts need the classifier's code
+    from course_utils.samplers import sample_in_batches
+
     started = time.perf_counter()
-    images, nfe = sample_in_batches(draw, args.num_samples, args.batch_size, args.seed, description)
+    images, nfe = sample_in_batches(draw, num_samples, batch_size, seed, description)
     seconds = time.perf_counter() - started
     result = evaluate_samples(classifier, images, reference)
     return {"nfe": nfe, "mnist_fid": round(result["fid"], 3),
             "confident_share": round(result["confident_share"], 4),
             "class_histogram": [round(float(v), 4) for v in result["class_histogram"]],
-            "ms_per_image": round(1000 * seconds / args.num_samples, 3)}
+            "ms_per_image": round(1000 * seconds / num_samples, 3)}
