@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .data import DATA_DIR, sha256_of
-from .validation import check_path
+from .validation import check_bool, check_path
 
 
 class CheckpointError(RuntimeError):
@@ -71,6 +71,9 @@ OVERWRITE_FLAG = "--overwrite-shipped"
 def with_overwrite_flag(command: str) -> str:
     """A recorded training command made able to rewrite the shipped file it once wrote: the training
     scripts refuse to replace a file in data/ without :data:`OVERWRITE_FLAG`."""
+    if not isinstance(command, str):
+        raise TypeError(f"command must be a manifest's recorded command, a string such as 'python scripts/"
+                        f"train_ddpm.py --steps 3000', got {command!r:.80} ({type(command).__name__})")
     if command.startswith("python scripts/train_") and OVERWRITE_FLAG not in command.split():
         return f"{command} {OVERWRITE_FLAG}"
     return command
@@ -82,6 +85,7 @@ def shipped_output_problem(option: str, path: Any, overwrite_shipped: bool) -> s
     training run that replaces it silently loses it. Scripts check this before any work and pass the answer to
     ``parser.error``; ``overwrite_shipped`` (their --overwrite-shipped flag) allows it deliberately."""
     path = check_path(option, path)
+    check_bool("overwrite_shipped", overwrite_shipped)
     if overwrite_shipped or not path.exists() or not path.resolve().is_relative_to(DATA_DIR.resolve()):
         return None
     return (f"{option} {path} would replace what the course ships in data/ (a trained model the notebooks load); "

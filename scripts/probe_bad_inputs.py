@@ -2,7 +2,7 @@
 """Call every public function of ``course_utils`` with bad inputs, as a careless learner or a hurried
 instructor would, and sort what happens into four classes.
 
-    python scripts/probe_bad_inputs.py                             # 703 cases, about 30 s on one CPU core
+    python scripts/probe_bad_inputs.py                             # 788 cases, about 30 s on one CPU core
     python scripts/probe_bad_inputs.py --module schedules --module flow
 
 It sets ``HF_HUB_OFFLINE=1`` itself (unless already set), so no case reaches the network, and runs torch on
@@ -82,13 +82,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils import (  # noqa: E402
-    captions, checkpoints, control, data, ddpm, flow, guidance, homework, latents, metrics, part_folders, pipeline,
-    reflow, runtime, samplers, schedules, text, unet, validation, viz,
+    attention_maps, captions, checkpoints, control, data, ddpm, flow, guidance, homework, latents, metrics,
+    part_folders, pipeline, reflow, runtime, samplers, schedules, text, unet, validation, viz,
 )
 
-MODULES = ("captions", "checkpoints", "control", "data", "ddpm", "flow", "guidance", "homework", "latents",
-           "metrics", "part_folders", "pipeline", "reflow", "runtime", "samplers", "schedules", "text", "unet",
-           "validation", "viz")
+MODULES = ("attention_maps", "captions", "checkpoints", "control", "data", "ddpm", "flow", "guidance", "homework",
+           "latents", "metrics", "part_folders", "pipeline", "reflow", "runtime", "samplers", "schedules", "text",
+           "unet", "validation", "viz")
 COURSE_DIR = Path(captions.__file__).resolve().parent
 RESULTS_PATH = Path("/tmp/probe_bad_inputs.json")
 CASE_TIMEOUT_S = 30
@@ -303,6 +303,34 @@ class Fixtures:
 # the table of cases, one function per module
 # --------------------------------------------------------------------------------------------------
 
+def attention_maps_cases(f: Fixtures) -> list[Case]:
+    am = attention_maps
+    # one layer's recorded call: [batch, heads, pixels, tokens]
+    recorded = lambda pixels=4: {"block.attn2": [torch.rand(2, 1, pixels, 3)]}  # noqa: E731
+    return [
+        case(am.cross_attention_layers, "unet=None", lambda: am.cross_attention_layers(None), "unet"),
+        case(am.cross_attention_layers, "a TinyUNet (no attention processors)",
+             lambda: am.cross_attention_layers(f.tiny), "unet"),
+        case(am.record_cross_attention, "unet=None", lambda: am.record_cross_attention(None).__enter__(), "unet"),
+        case(am.record_cross_attention, "a TinyUNet", lambda: am.record_cross_attention(f.tiny).__enter__(), "unet"),
+        case(am.token_maps, "maps=None", lambda: am.token_maps(None), "maps"),
+        case(am.token_maps, "maps={} (nothing recorded)", lambda: am.token_maps({}), "maps"),
+        case(am.token_maps, "a layer with no calls", lambda: am.token_maps({"block.attn2": []}), "maps"),
+        case(am.token_maps, "pixels that are not a square", lambda: am.token_maps(recorded(5)), "maps"),
+        case(am.token_maps, "batch_half='second'", lambda: am.token_maps(recorded(), batch_half="second"), "batch_half"),
+        case(am.token_maps, "size=3, not a recorded side", lambda: am.token_maps(recorded(), size=3), "size"),
+        case(am.ink_share, "token_maps=None", lambda: am.ink_share(None, f.digits), "token_maps"),
+        case(am.ink_share, "28x28 images for 8x8 maps", lambda: am.ink_share(torch.rand(2, 3, 8, 8), f.digits),
+             "images"),
+        case(am.ink_share, "3 maps for 2 images", lambda: am.ink_share(torch.rand(3, 3, 4, 4), f.digits), "images"),
+        case(am.token_groups, "prompt=None", lambda: am.token_groups(f.tokenizer, None), "prompt"),
+        case(am.token_groups, "a list of prompts", lambda: am.token_groups(f.tokenizer, ["a 7"]), "prompt"),
+        case(am.token_groups, "tokenizer=None", lambda: am.token_groups(None, "a 7"), "tokenizer"),
+        case(am.token_groups, "a character the tokenizer does not know",
+             lambda: am.token_groups(f.tokenizer, "a 7 \u2603"), "prompt"),
+    ]
+
+
 def captions_cases(f: Fixtures) -> list[Case]:
     c = captions
     rng = lambda: np.random.default_rng(0)  # noqa: E731
@@ -389,6 +417,16 @@ def checkpoints_cases(f: Fixtures) -> list[Case]:
              "text2image_mnist.safetensors"),
         case(c.stored_config, "data_dir that does not exist",
              lambda: c.stored_config("ddpm_mnist", f.tmp / "no_such_data"), "no_such_data"),
+        case(c.with_overwrite_flag, "command=None", lambda: c.with_overwrite_flag(None), "command"),
+        case(c.with_overwrite_flag, "the command as a list of arguments",
+             lambda: c.with_overwrite_flag(["python", "scripts/train_ddpm.py"]), "command"),
+        case(c.shipped_output_problem, "path=None", lambda: c.shipped_output_problem("--out", None, False), "--out"),
+        case(c.shipped_output_problem, "overwrite_shipped='no' (a string)",
+             lambda: c.shipped_output_problem("--out", data.DATA_DIR / "ddpm_mnist.safetensors", "no"),
+             "overwrite_shipped"),
+        case(c.training_commands, "manifest=None", lambda: c.training_commands(None), "manifest"),
+        case(c.training_commands, "a continued run recorded without its command",
+             lambda: c.training_commands({"command": "b", "continued_from": {"steps": 3}}), "manifest"),
     ]
 
 
@@ -616,6 +654,26 @@ def flow_cases(f: Fixtures) -> list[Case]:
         case(fl.load_flow, "name 'flow' (no such checkpoint)", lambda: fl.load_flow("flow"), "flow.json"),
         case(fl.load_flow, "the DDPM 'ddpm_mnist'", lambda: fl.load_flow("ddpm_mnist"), "name", "ddpm_mnist"),
         case(fl.load_flow, "name=None", lambda: fl.load_flow(None), "name"),
+        case(fl.ancestral_step, "one sigma per image (a tensor of 2)",
+             lambda: fl.ancestral_step(f.noise, torch.tensor([0.5, 0.6]), 0.2, f.noise, f.noise), "sigma"),
+        case(fl.ddpm_sigma, "abar_t='0.5' (a string)", lambda: fl.ddpm_sigma("0.5"), "abar_t"),
+        case(fl.ddpm_sigma, "abar_t=1.5", lambda: fl.ddpm_sigma(1.5), "abar_t"),
+        case(fl.ddpm_sigma, "integer timesteps for abar_t", lambda: fl.ddpm_sigma(torch.tensor([10, 20])), "abar_t"),
+        case(fl.integrate, "model=None", lambda: fl.integrate(None, f.noise, [1.0, 0.0]), "model"),
+        case(fl.integrate, "integer x", lambda: fl.integrate(f.tiny, f.noise.long(), [1.0, 0.0]), "x"),
+        case(fl.integrate, "sigmas increasing [0, 1]", lambda: fl.integrate(f.tiny, f.noise, [0.0, 1.0]), "sigmas"),
+        case(fl.integrate, "sigmas=None", lambda: fl.integrate(f.tiny, f.noise, None), "sigmas"),
+        case(fl.integrate, "one level", lambda: fl.integrate(f.tiny, f.noise, [1.0]), "sigmas"),
+        case(fl.integrate, "sigmas [1.5, 0]", lambda: fl.integrate(f.tiny, f.noise, [1.5, 0.0]), "sigmas"),
+        case(fl.integrate, "sampler='rk4'", lambda: fl.integrate(f.tiny, f.noise, [1.0, 0.0], "rk4"), "sampler"),
+        case(fl.integrate, "generator=0 (a seed)",
+             lambda: fl.integrate(f.tiny, f.noise, [1.0, 0.0], "ancestral", 0), "generator"),
+        case(fl.integrate, "progress='yes'", lambda: fl.integrate(f.tiny, f.noise, [1.0, 0.0], progress="yes"),
+             "progress"),
+        case(fl.steps_for_evaluations, "nfe=0", lambda: fl.steps_for_evaluations(0, "euler"), "nfe"),
+        case(fl.steps_for_evaluations, "nfe=2.5", lambda: fl.steps_for_evaluations(2.5, "euler"), "nfe"),
+        case(fl.steps_for_evaluations, "sampler='Heun' (capitalised)", lambda: fl.steps_for_evaluations(3, "Heun"),
+             "sampler"),
     ]
 
 
@@ -782,6 +840,11 @@ def latents_cases(f: Fixtures) -> list[Case]:
         case(la.latent_shape, "num_images=-1", lambda: la.latent_shape(-1), "num_images"),
         case(la.latent_shape, "num_images=2.5", lambda: la.latent_shape(2.5), "num_images"),
         case(la.latent_shape, "num_images=True", lambda: la.latent_shape(True), "num_images"),
+        case(la.load_vae, "a folder that does not exist", lambda: la.load_vae(f.tmp / "no_such_pipeline"),
+             "no_such_pipeline"),
+        case(la.channel_images, "z=None", lambda: la.channel_images(None), "z"),
+        case(la.channel_images, "z of 4x4 cells", lambda: la.channel_images(torch.zeros(2, 4, 4, 4)), "z"),
+        case(la.channel_images, "integer z", lambda: la.channel_images(mean().long()), "z"),
     ]
 
 
@@ -836,6 +899,13 @@ def metrics_cases(f: Fixtures) -> list[Case]:
         case(m.real_feature_sets, "size=True", lambda: m.real_feature_sets(f.classifier, True), "size"),
         case(m.real_feature_sets, "classifier=None", lambda: m.real_feature_sets(None, 2), "classifier"),
         case(m.real_feature_sets, "seed=-1", lambda: m.real_feature_sets(f.classifier, 2, seed=-1), "seed"),
+        case(m.fid_noise, "features=None", lambda: m.fid_noise(None, 2), "features"),
+        case(m.fid_noise, "too few features for three sets", lambda: m.fid_noise(f.features, 3), "features"),
+        case(m.fid_noise, "size=1", lambda: m.fid_noise(torch.randn(12, 8), 1), "size"),
+        case(m.fid_noise, "draws=1", lambda: m.fid_noise(torch.randn(12, 8), 2, draws=1), "draws"),
+        case(m.test_digit_sets, "size=1", lambda: m.test_digit_sets(1), "size"),
+        case(m.test_digit_sets, "size=6000 (two sets of the 10,000)", lambda: m.test_digit_sets(6000), "size"),
+        case(m.test_digit_sets, "seed=-1", lambda: m.test_digit_sets(2, -1), "seed"),
     ]
 
 
@@ -995,6 +1065,8 @@ def reflow_cases(f: Fixtures) -> list[Case]:
         case(rf.reflow_pairs, "shift=True", lambda: pairs(shift=True), "shift"),
         case(rf.reflow_pairs, "return_trajectory='yes'", lambda: pairs(return_trajectory="yes"), "return_trajectory"),
         case(rf.reflow_pairs, "progress=1", lambda: pairs(progress=1), "progress"),
+        case(rf.x0_drift, "a path that ends where it starts",
+             lambda: rf.x0_drift([f.noise] * 3, [1.0, 0.5, 0.0]), "trajectory"),
     ]
     trajectories = [  # (bad input, the call's arguments, what it names); x0_drift takes the first four too
         ("trajectory=None", lambda: (None, [1.0, 0.5, 0.0]), "trajectory"),
@@ -1142,6 +1214,10 @@ def samplers_cases(f: Fixtures) -> list[Case]:
         case(s.sample_in_batches, "batch_size=0", lambda: s.sample_in_batches(in_batches, 2, 0, 0),
              "batch_size"),
         case(s.sample_in_batches, "draw=None", lambda: s.sample_in_batches(None, 2, 1, 0), "draw"),
+        case(s.noise_levels, "timesteps=None", lambda: s.noise_levels(None, f.alpha_bar), "timesteps"),
+        case(s.noise_levels, "timestep 1000, past the table", lambda: s.noise_levels([1000], f.alpha_bar), "timesteps"),
+        case(s.noise_levels, "timesteps as strings", lambda: s.noise_levels(["10"], f.alpha_bar), "timesteps"),
+        case(s.noise_levels, "alpha_bar=None", lambda: s.noise_levels([10], None), "alpha_bar"),
     ]
 
 
@@ -1192,6 +1268,10 @@ def schedules_cases(f: Fixtures) -> list[Case]:
         case(s.q_sample, "alpha_bar as a Python list",
              lambda: s.q_sample(f.digits, torch.tensor([5, 9]), f.noise, f.alpha_bar.tolist()), "alpha_bar"),
         case(s.q_sample, "noise=None", lambda: s.q_sample(f.digits, torch.tensor([5, 9]), None, f.alpha_bar), "noise"),
+        case(s.check_alpha_bar, "alpha_bar=None", lambda: s.check_alpha_bar(None), "alpha_bar"),
+        case(s.check_alpha_bar, "one entry", lambda: s.check_alpha_bar(torch.ones(1)), "alpha_bar"),
+        case(s.check_alpha_bar, "values above 1", lambda: s.check_alpha_bar(torch.tensor([1.5, 0.5]), values=True),
+             "alpha_bar"),
     ]
 
 
@@ -1285,6 +1365,21 @@ def validation_cases(f: Fixtures) -> list[Case]:
              lambda: v.check_parameters({"STEPS": 5}, STEPS=5), "STEPS"),
         case(v.check_parameters, "the factory itself, not called (STEPS=integer)",
              lambda: v.check_parameters({"STEPS": 5}, STEPS=v.integer), "STEPS"),
+        case(v.check_tensor, "a list for the tensor", lambda: v.check_tensor("images", [1.0]), "images"),
+        case(v.check_tensor, "name=None", lambda: v.check_tensor(None, torch.zeros(2)), "name"),
+        case(v.check_images, "images [N, H, W]", lambda: v.check_images("images", torch.zeros(2, 28, 28)), "images"),
+        case(v.check_images, "name=None", lambda: v.check_images(None, f.digits), "name"),
+        case(v.check_image_range, "images in 0..255", lambda: v.check_image_range("images", f.digits_255), "images"),
+        case(v.check_same_shape, "another shape",
+             lambda: v.check_same_shape("noise", torch.zeros(2, 3), "x0", torch.zeros(2, 4)), "noise"),
+        case(v.check_same_shape, "other=None", lambda: v.check_same_shape("noise", torch.zeros(2, 3), "x0", None), "x0"),
+        case(v.check_path, "value=3 (a number)", lambda: v.check_path("path", 3), "path"),
+        case(v.check_path, "name=None", lambda: v.check_path(None, "a.json"), "name"),
+        case(v.check_generator, "a seed for the generator", lambda: v.check_generator("generator", 0), "generator"),
+        case(v.check_generator, "name=None", lambda: v.check_generator(None, None), "name"),
+        case(v.check_bool, "value='no' (a string)", lambda: v.check_bool("progress", "no"), "progress"),
+        case(v.check_bool, "name=None", lambda: v.check_bool(None, True), "name"),
+        case(v.check_sizes, "value=None", lambda: v.check_sizes("image_shape", None, length=3), "image_shape"),
     ]
 
 

@@ -25,3 +25,23 @@ def test_every_bad_input_of_the_probe_gets_a_clear_error(tmp_path):
     failing = [f"{case['function']} | {case['bad_input']} | {case['outcome']}"
                for case in results["cases"] if case["outcome"] != "clear"]
     assert not failing, "\n".join(failing)
+
+
+def test_every_public_function_with_arguments_has_a_case(tmp_path):
+    """Only the tables are built (their calls are lambdas, their fixtures lazy): a function added to course_utils
+    without a bad-input case fails here in seconds, not after the whole probe."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import probe_bad_inputs as probe
+
+    fixtures = probe.Fixtures(tmp_path)
+    cases = [item for name in probe.MODULES for item in probe.CASE_TABLES[name](fixtures)]
+    missing, _ = probe.coverage(cases + probe.first_day_cases(fixtures), probe.MODULES)
+    assert not missing, f"public functions with arguments but no case in scripts/probe_bad_inputs.py: {missing}"
+
+
+def test_the_probe_covers_every_module_of_course_utils():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import probe_bad_inputs as probe
+
+    modules = {path.stem for path in (ROOT / "course_utils").glob("*.py") if not path.stem.startswith("_")}
+    assert modules == set(probe.MODULES), f"modules the probe does not call: {sorted(modules - set(probe.MODULES))}"
