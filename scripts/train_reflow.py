@@ -41,7 +41,7 @@ from course_utils.reflow import TIME_SAMPLINGS, U_SHAPE, load_flow_file, reflow_
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import relative, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
-    TrainingRun, add_training_arguments, exported_file_problem, in_range, learning_rate,
+    TrainingRun, add_training_arguments, exported_file_problem, in_range, integer_in, learning_rate,
     optimizer_step, step_generator)
 from train_ddpm import machine  # noqa: E402
 
@@ -63,6 +63,10 @@ def parse_args(argv=None):
                         help=f"the rate a of the U-shaped density (default {U_SHAPE:g}, Lee et al.'s)")
     parser.add_argument("--channels", type=str, default="32,64,128",
                         help="UNet widths when training from scratch (--init-from none); else the initial model's")
+    parser.add_argument("--decay-steps", type=integer_in(0), default=0,
+                        help="cool the learning rate down linearly to 0 over the last N steps of --steps (default 0: "
+                             "constant after the warm-up; a cool-down run continues from --init-from, see "
+                             "docs/training_on_a_cpu.md)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
                         help="dtype of the exported EMA weights (default float16, as the other shipped models)")
@@ -78,6 +82,8 @@ def parse_args(argv=None):
     problem = shipped_output_problem("--out", args.out, args.overwrite_shipped)
     if problem:
         parser.error(problem)
+    if args.decay_steps > args.steps:
+        parser.error(f"--decay-steps must be at most --steps ({args.steps}), got {args.decay_steps}")
     rebuild = "make them with python scripts/make_reflow_pairs.py, which writes both"
     problem = exported_file_problem("--pairs", args.pairs, rebuild)
     if problem:
@@ -127,7 +133,9 @@ def run_settings(args, pairs_sha256: str, init: dict | None) -> dict:
     return {"pairs_sha256": pairs_sha256, "init_sha256": init["sha256"] if init else "none",
             "time_sampling": args.time_sampling, "u_shape": str(args.u_shape), "batch_size": str(args.batch_size),
             "lr": str(args.lr), "warmup": str(args.warmup), "ema_decay": str(args.ema_decay), "seed": str(args.seed),
-            "channels": str(list(args.channels)) if init is None else "initial model's"}
+            "channels": str(list(args.channels)) if init is None else "initial model's",
+            # a cool-down ends at --steps, which then defines the run; without one the run can be extended
+            **({"decay_steps": str(args.decay_steps), "steps": str(args.steps)} if args.decay_steps else {})}
 
 
 def main(argv=None):
@@ -146,7 +154,7 @@ def main(argv=None):
         noise_batch = noise[picked].to(device, torch.float32)
         image_batch = images[picked].to(device, torch.float32)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(run.step, args.lr, args.warmup)
+            group["lr"] = learning_rate(run.step, args.lr, args.warmup, args.steps, args.decay_steps)
         loss = reflow_loss(model, noise_batch, image_batch, generator, args.time_sampling, args.u_shape)
         optimizer_step(loss, model, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
@@ -168,7 +176,8 @@ def export(averaged: torch.nn.Module, args, argv, run: TrainingRun, init: dict |
     write_json(args.out.with_suffix(".json"), {
         "file": args.out.name, "sha256": sha, "command": reproduce_command("train_reflow.py", argv),
         "seed": args.seed, "steps": run.step, "images_seen": run.step * args.batch_size,
-        "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "ema_decay": args.ema_decay,
+        "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "decay_steps": args.decay_steps,
+        "ema_decay": args.ema_decay,
         "time_sampling": args.time_sampling, "u_shape": args.u_shape, "config": config, "parameters": parameters,
         "threads": args.threads, "device": args.device, "store_dtype": args.store_dtype,
         "init_from": init or "none", "pairs": {"file": relative(args.pairs), "sha256": pairs_manifest["sha256"], **pairs},

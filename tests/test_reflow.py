@@ -443,6 +443,17 @@ def test_train_reflow_never_silently_replaces_a_shipped_model(capsys, tmp_path, 
     assert "ships in data/" in error and "--overwrite-shipped" in error
 
 
+def test_train_reflow_cools_down_to_a_fixed_end(capsys, tmp_path):
+    out = ["--out", str(tmp_path / "cool.safetensors")]
+    with pytest.raises(SystemExit):
+        train_reflow.parse_args([*out, "--steps", "100", "--decay-steps", "200"])
+    assert "--decay-steps must be at most --steps (100), got 200" in capsys.readouterr().err
+    cooling, constant = (train_reflow.parse_args([*out, "--steps", "100", "--decay-steps", str(decay)]) for decay in (50, 0))
+    with_decay, without = (train_reflow.run_settings(args, "sha", None) for args in (cooling, constant))
+    assert with_decay["decay_steps"] == "50" and with_decay["steps"] == "100"  # a cool-down cannot be extended
+    assert "steps" not in without and "decay_steps" not in without  # a constant run can, and old runs resume
+
+
 def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, tiny_models, torch_threads):
     pairs = make_pairs(tmp_path / "pairs", tiny_models, "--num-pairs", "4")
     reflowed = tmp_path / "reflow.safetensors"
