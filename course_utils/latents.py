@@ -86,6 +86,9 @@ def load_vae(folder=None):
     (a trial run's ``--pipeline-dir``)."""
     from diffusers import AutoencoderKL
 
+    if folder is not None and not isinstance(folder, (str, Path)):
+        raise TypeError(f"folder must be a path to a Stable Diffusion folder holding vae/ (or None for the "
+                        f"shipped one), got {type(folder).__name__} {folder!r:.60}")
     folder = part_folders.COURSE_PIPELINE_DIR if folder is None else Path(folder)
     part_folders.verify_pipeline_folder(folder, parts=("vae",))
     return AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True,

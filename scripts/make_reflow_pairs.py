@@ -45,9 +45,8 @@ from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.flow import steps_for_evaluations  # noqa: E402
 from course_utils.metrics import classify, confident_share, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
 from course_utils.reflow import load_flow_file, reflow_pairs  # noqa: E402
-from reports import relative, reproduce_command  # noqa: E402
+from reports import machine, relative, reproduce_command  # noqa: E402
 from resumable import exported_file_problem, integer_in, step_generator  # noqa: E402
-from train_ddpm import machine  # noqa: E402
 
 IMAGE_SHAPE = (1, 28, 28)
 QUALITY_SAMPLES = 1000  # images of the pairs measured by MNIST FID, as the course's tables

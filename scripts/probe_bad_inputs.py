@@ -842,6 +842,7 @@ def latents_cases(f: Fixtures) -> list[Case]:
         case(la.latent_shape, "num_images=True", lambda: la.latent_shape(True), "num_images"),
         case(la.load_vae, "a folder that does not exist", lambda: la.load_vae(f.tmp / "no_such_pipeline"),
              "no_such_pipeline"),
+        case(la.load_vae, "folder=3 (a number)", lambda: la.load_vae(3), "folder"),
         case(la.channel_images, "z=None", lambda: la.channel_images(None), "z"),
         case(la.channel_images, "z of 4x4 cells", lambda: la.channel_images(torch.zeros(2, 4, 4, 4)), "z"),
         case(la.channel_images, "integer z", lambda: la.channel_images(mean().long()), "z"),

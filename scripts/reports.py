@@ -21,6 +21,17 @@ from course_utils.checkpoints import atomic_write, write_json  # noqa: E402
 README = ROOT / "README.md"
 
 
+def machine(device=None) -> str:
+    """What ran a training run, for its manifest: the GPU's name on CUDA, else the CPU's core count."""
+    import os
+
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{os.cpu_count()}-core CPU"
+
+
 def reproduce_command(script: str, argv: list[str] | None) -> str:
     """The shell command that reruns ``script`` with these arguments, for a manifest or a table's settings."""
     arguments = sys.argv[1:] if argv is None else argv

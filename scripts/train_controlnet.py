@@ -35,7 +35,7 @@ from course_utils.part_folders import COURSE_CONTROLNET_DIR, save_part  # noqa: 
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.text import tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
-from reports import reproduce_command  # noqa: E402
+from reports import machine, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
     TrainingRun, add_training_arguments, learning_rate, optimizer_step, step_generator)
 from train_text2image import batch_captions, caption_levels  # noqa: E402
@@ -108,7 +108,7 @@ def main(argv=None):
         "drop_rate": args.drop_rate, "prediction_type": prediction_type, "store_dtype": "float16",
         "parameters": count_parameters(controlnet),
         "control": "skeleton (control.digit_controls)", "threads": args.threads,
-        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
+        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": machine(),
         "quality": "measure with: python scripts/evaluate_controlnet.py --write-manifest",
     })
     print(f"wrote {args.folder / 'controlnet'} and {args.manifest}")

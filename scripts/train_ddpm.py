@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from course_utils.flow import TIME_SCALE, flow_loss  # noqa: E402
 from course_utils.latents import LATENT_CHANNELS, encode, load_vae  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
-from reports import reproduce_command  # noqa: E402
+from reports import machine, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
     TrainingRun, add_training_arguments, exported_file_problem, in_range, integer_in, learning_rate,
     optimizer_step, step_generator)
@@ -131,13 +130,6 @@ def parse_args(argv=None):
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: this torch sees no CUDA GPU")
     return args
-
-
-def machine(device: torch.device) -> str:
-    """What trained the model, for the manifest."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{os.cpu_count()}-core CPU"
 
 
 def continue_from(path: Path, model, ema, run) -> dict:

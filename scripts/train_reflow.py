@@ -39,11 +39,10 @@ from course_utils.ddpm import EMA  # noqa: E402
 from course_utils.flow import TIME_SCALE  # noqa: E402
 from course_utils.reflow import TIME_SAMPLINGS, U_SHAPE, load_flow_file, reflow_loss  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
-from reports import relative, reproduce_command  # noqa: E402
+from reports import machine, relative, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
     TrainingRun, add_training_arguments, exported_file_problem, in_range, integer_in, learning_rate,
     optimizer_step, step_generator)
-from train_ddpm import machine  # noqa: E402
 
 NAME = "reflow_mnist"
 

@@ -39,7 +39,7 @@ from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E4
 from course_utils.schedules import alphas_cumprod, make_betas, q_sample  # noqa: E402
 from course_utils.text import make_text_encoder, make_tokenizer, text_encoder_config, tokenize  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
-from reports import reproduce_command  # noqa: E402
+from reports import machine, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
     TrainingRun, add_training_arguments, integer_in, learning_rate, optimizer_step, step_generator)
 
@@ -144,7 +144,7 @@ def main(argv=None):
         "warmup": args.warmup, "decay_steps": args.decay_steps, "ema_decay": args.ema_decay, "config": config,
         "parameters": {name: count_parameters(module) for name, module in models.items()},
         "vocabulary_size": len(tokenizer), "threads": args.threads, "store_dtype": args.store_dtype,
-        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
+        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": machine(),
         "quality": "measure with: python scripts/evaluate_text2image.py --write-manifest",
     })
     print(f"wrote {', '.join(sorted({name.split('/')[0] for name in files}))} into {args.pipeline_dir} and {args.manifest}")

@@ -31,7 +31,7 @@ from course_utils.metrics import (evaluate_samples, load_classifier, mnist_fid, 
                                   test_digit_sets)
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
-from reports import reproduce_command  # noqa: E402
+from reports import machine, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
     TrainingRun, add_training_arguments, optimizer_step, step_generator)
 
@@ -160,7 +160,7 @@ def main(argv=None):
         "seed": args.seed, "steps": run.step,
         "batch_size": args.batch_size, "lr": args.lr, "kl_weight": args.kl_weight, "config": config,
         "parameters": count_parameters(vae), "threads": args.threads,
-        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": "2-core CPU (course dev machine)",
+        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": machine(),
         "quality": quality,
     })
     print(f"wrote {args.pipeline_dir / 'vae'} and {args.manifest}: test PSNR {quality['test_psnr_db']} dB, "
