@@ -109,6 +109,11 @@ def count_text(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def steps_text(steps) -> str:
+    """The training steps of each stage, "8,000 + 2,000" (a single count, or "?", as it is)."""
+    return " + ".join(count_text(n) for n in steps) if isinstance(steps, list) else count_text(steps)
+
+
 def threads_text(threads) -> str:
     return "/".join(map(str, threads)) if isinstance(threads, list) else str(threads)
 
@@ -140,16 +145,28 @@ def measure_straightness(models: dict, args) -> dict:
     return result
 
 
+def training_stages(reflow_manifest: dict) -> list[dict]:
+    """The reflow runs behind the shipped weights, first to last: a run continued from another reflow run (a
+    cool-down) records it under ``init_from`` with ``coupling: reflow``, back to the flow model it started from."""
+    stages, link = [reflow_manifest], reflow_manifest.get("init_from")
+    while isinstance(link, dict) and link.get("coupling") == "reflow":
+        stages.insert(0, link)
+        link = link.get("init_from")
+    return stages
+
+
 def costs(reflow_manifest: dict) -> dict:
-    """What the reflowed model cost, from its manifest: the pairs' sampling and the training."""
+    """What the reflowed model cost, from its manifest: the pairs' sampling and the training, every stage."""
     pairs = reflow_manifest.get("pairs", {})
+    stages = training_stages(reflow_manifest)
+    minutes = [stage.get("wall_time_minutes") for stage in stages]
     return {"pairs": pairs.get("num_pairs"), "pair_nfe": pairs.get("nfe"), "pair_sampler": pairs.get("sampler"),
             "pair_network_evaluations": pairs.get("network_evaluations"), "pair_minutes":
             round(pairs["seconds"] / 60, 1) if pairs.get("seconds") is not None else None,
             "pair_threads": pairs.get("threads"), "pair_quality": pairs.get("quality"),
-            "training_steps": reflow_manifest.get("steps"), "batch_size": reflow_manifest.get("batch_size"),
-            "training_minutes": reflow_manifest.get("wall_time_minutes"), "training_threads": reflow_manifest.get("threads"),
-            "time_sampling": reflow_manifest.get("time_sampling")}
+            "training_steps": [stage.get("steps") for stage in stages], "batch_size": reflow_manifest.get("batch_size"),
+            "training_minutes": round(sum(minutes), 1) if None not in minutes else None,
+            "training_threads": reflow_manifest.get("threads"), "time_sampling": reflow_manifest.get("time_sampling")}
 
 
 def acceptance(table: dict) -> dict:
@@ -220,7 +237,7 @@ def markdown_table(table: dict) -> str:
         lines += ["", f"**Cost of reflow**: {count_text(cost['pairs'])} pairs at {cost['pair_nfe']} NFE "
                       f"({cost['pair_sampler']}), {count_text(cost['pair_network_evaluations'])} network evaluations, "
                       f"{cost['pair_minutes']} min on {threads_text(cost['pair_threads'])} thread(s); training "
-                      f"{count_text(cost['training_steps'])} steps of {cost['batch_size']} pairs ({cost['time_sampling']} "
+                      f"{steps_text(cost['training_steps'])} steps of {cost['batch_size']} pairs ({cost['time_sampling']} "
                       f"noise levels), {cost['training_minutes']} min on {cost['training_threads']} thread(s)."]
         even = table.get("break_even")
         if even and even.get("images"):

@@ -123,7 +123,10 @@ def initial_model(args) -> tuple[torch.nn.Module, dict | None]:
     model, manifest = load_flow_file(args.init_from)
     record = {"file": relative(args.init_from), "sha256": manifest["sha256"], "steps": manifest.get("steps"),
               "images_seen": images_seen(manifest),
-              "command": manifest.get("command")}
+              "command": manifest.get("command"), "wall_time_minutes": manifest.get("wall_time_minutes")}
+    if manifest.get("config", {}).get("coupling") == "reflow":  # continues a reflow run (a cool-down, say)
+        record["coupling"] = "reflow"
+        record["init_from"] = manifest.get("init_from")  # its own start, back to the flow model
     return model, record
 
 

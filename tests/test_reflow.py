@@ -481,3 +481,16 @@ def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, ti
     compare_few_step.main(argv)  # everything measured already: nothing is measured again
     assert json.loads(json_path.read_text())["runs"] == json.loads(before)["runs"]
     assert reports.README.read_text(encoding="utf-8") == readme
+
+
+def test_the_cost_of_reflow_counts_every_stage_back_to_the_flow_model():
+    flow_record = {"file": "data/flow_mnist.safetensors", "steps": 20500, "wall_time_minutes": 300.0}
+    constant = {"coupling": "reflow", "steps": 8000, "wall_time_minutes": 80.0, "init_from": flow_record}
+    shipped = {"steps": 2000, "wall_time_minutes": 12.5, "batch_size": 64, "init_from": constant,
+               "pairs": {"num_pairs": 10, "seconds": 60.0}}
+    assert compare_few_step.training_stages(shipped) == [constant, shipped]  # the flow model is not a stage
+    cost = compare_few_step.costs(shipped)
+    assert cost["training_steps"] == [8000, 2000] and cost["training_minutes"] == 92.5 and cost["pair_minutes"] == 1.0
+    assert compare_few_step.steps_text(cost["training_steps"]) == "8,000 + 2,000"
+    unknown = compare_few_step.costs({**shipped, "wall_time_minutes": None})
+    assert unknown["training_minutes"] is None  # one stage without its time: no total

@@ -24,6 +24,7 @@ TABLES = [
     ("compare_flow_ddpm", "flow_vs_ddpm", "flow-comparison", "Flow matching against the DDPM"),
     ("evaluate_controlnet", "controlnet", "controlnet", "ControlNet: following a sketch"),
     ("compare_guidance_remedies", "guidance_remedies", "guidance-remedies", "Remedies for over-guidance"),
+    ("compare_few_step", "few_step", "few-step", "Few-step generation: reflow against the flow model and the DDPM"),
 ]
 
 
