@@ -227,6 +227,27 @@ def test_notebook_09_refuses_a_bad_parameter_by_name(require_notebook, tmp_path)
     assert "CONDITIONING_SCALE" in raised.value.evalue and "got 6.0" in raised.value.evalue
 
 
+NB10 = "10_few_step.ipynb"
+
+
+def test_notebook_10_runs_tiny_and_honours_its_parameters(require_notebook, tmp_path):
+    text = stdout(run(require_notebook(NB10), tmp_path, THREADS=1, TOY_PAIRS=64, TOY_TRAIN_STEPS=5, LIVE_PAIRS=4,
+                      PAIR_NFE=2, LIVE_TRAIN_STEPS=2, LIVE_BATCH_SIZE=2, NUM_SAMPLES=6, NFE_LIST=[3, 1],
+                      GRID_SEEDS=2))
+    assert "6 samples per run" in text
+    rows = re.findall(r"^(flow model|reflowed)\s+(\d+)\s+\d+\.\d\s+\d\.\d\d\s*$", text, re.MULTILINE)
+    assert sorted(rows) == sorted((name, nfe) for name in ("flow model", "reflowed") for nfe in ("1", "3"))
+    assert re.search(r"after 2 steps$", text, re.MULTILINE)
+    assert "distance to a point" in text and text.count("/") >= 2  # one distance per NFE_LIST entry
+
+
+def test_notebook_10_refuses_a_bad_parameter_by_name(require_notebook, tmp_path):
+    with pytest.raises(PapermillExecutionError) as raised:
+        run(require_notebook(NB10), tmp_path, THREADS=1, NFE_LIST=[0, 2])
+    assert raised.value.ename == "ValueError"
+    assert "NFE_LIST" in raised.value.evalue and "got [0, 2]" in raised.value.evalue
+
+
 def setup_checks(path: Path) -> dict:
     """The checks a notebook's setup cell hands to ``check_parameters``, evaluated here without a kernel: the
     same expressions, with the names they use from ``course_utils``."""
@@ -243,7 +264,8 @@ def setup_checks(path: Path) -> dict:
     (NB04, "DDIM_STEPS", 3), (NB04, "SAMPLER_NAMES", ["plms"]), (NB04, "NUM_SAMPLES", 1),
     (NB05, "LIVE_VAE_STEPS", 0), (NB06, "SAMPLES_PER_DIGIT", 0), (NB07, "NUM_IMAGES", 100),
     (NB07, "SAMPLING_STEPS", 4), (NB08, "NFE_LIST", [0, 5]), (NB08, "GRID_SEEDS", 65), (NB08, "LIVE_BATCH_SIZE", True),
-    (NB09, "MEASURED_SCALES", [1, 7]), (NB09, "CONTROLS_PER_DIGIT", 0), (NB09, "LIVE_TRAIN_STEPS", -1)])
+    (NB09, "MEASURED_SCALES", [1, 7]), (NB09, "CONTROLS_PER_DIGIT", 0), (NB09, "LIVE_TRAIN_STEPS", -1),
+    (NB10, "TOY_PAIRS", 8), (NB10, "LIVE_PAIRS", 0), (NB10, "GRID_SEEDS", 65)])
 def test_setup_cell_checks_refuse_a_bad_value_by_name(require_notebook, notebook, name, value):
     check = setup_checks(require_notebook(notebook))[name]
     with pytest.raises((ValueError, TypeError), match=re.escape(name)) as raised:

@@ -49,7 +49,8 @@ WRONG_VALUE = "-12345.0"  # what a wrong answer returns or assigns; no exercise'
 # Small values for the expensive parameters of notebooks 03 and later (applied where a notebook has them).
 CHEAP_PARAMETERS = {"THREADS": 1, "LIVE_TRAIN_STEPS": 2, "LIVE_VAE_STEPS": 2, "LIVE_BATCH_SIZE": 8, "SAMPLING_STEPS": 5,
                     "NUM_SAMPLES": 8, "EVAL_SAMPLES": 16, "SAMPLES_PER_DIGIT": 2, "NUM_IMAGES": 2, "NFE_LIST": [2],
-                    "GRID_SEEDS": 2, "CONTROLS_PER_DIGIT": 1, "MEASURED_SCALES": [1.0]}
+                    "GRID_SEEDS": 2, "CONTROLS_PER_DIGIT": 1, "MEASURED_SCALES": [1.0], "TOY_PAIRS": 64,
+                    "TOY_TRAIN_STEPS": 5, "LIVE_PAIRS": 8, "PAIR_NFE": 2}
 
 
 def load_script():
