@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,14 +26,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.checkpoints import images_seen, load_weights, stored_config  # noqa: E402
+from course_utils.checkpoints import images_seen  # noqa: E402
 from course_utils.flow import SAMPLERS as FLOW_SAMPLERS  # noqa: E402
 from course_utils.flow import number_of_evaluations, sample_flow  # noqa: E402
-from course_utils.metrics import evaluate_samples, load_classifier, mnist_fid, real_feature_sets  # noqa: E402
-from course_utils.samplers import (SAMPLERS, make_scheduler, sample_in_batches,  # noqa: E402
-                                   sample_with_scheduler)
-from course_utils.unet import TinyUNet  # noqa: E402
-from reports import measured_runs, publish, reproduce_command  # noqa: E402
+from course_utils.metrics import load_classifier, mnist_fid, real_feature_sets  # noqa: E402
+from course_utils.samplers import SAMPLERS, make_scheduler, sample_with_scheduler  # noqa: E402
+from course_utils.unet import load_tiny_unet  # noqa: E402
+from reports import (measure_samples, measured_runs, output_path_problem, parse_with_outputs,  # noqa: E402
+                     publish, reproduce_command)
 from resumable import exported_file_problem, integer_in  # noqa: E402
 
 
@@ -57,11 +56,12 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=integer_in(0), default=0)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1), default=250)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "training_recipes.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "training_recipes.md")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "training_on_a_cpu.md",
                         help="the page whose training-recipes block receives the table")
-    args = parser.parse_args(argv)
+    args = parse_with_outputs(parser, argv, "training_recipes")  # --json and --markdown, checked
+    problem = output_path_problem("--document", args.document)
+    if problem:
+        parser.error(problem)
     for path in args.checkpoints:
         rebuild = "export one with python scripts/train_ddpm.py --out NAME.safetensors"
         problem = exported_file_problem("checkpoints", path, rebuild)
@@ -72,11 +72,8 @@ def parse_args(argv=None):
 
 def load_checkpoint(path: Path):
     """The UNet of a checkpoint (checked against its manifest), its stored configuration and manifest."""
-    state_dict, manifest = load_weights(path.stem, path.parent)
-    config = stored_config(path.stem, path.parent)
-    model = TinyUNet(tuple(config["channels"]), config.get("image_channels", 1))
-    model.load_state_dict(state_dict)
-    return model.eval(), config, manifest
+    model, manifest = load_tiny_unet(path.stem, path.parent)
+    return model, manifest["config"], manifest
 
 
 def recipe(manifest: dict, config: dict) -> dict:
@@ -97,15 +94,16 @@ def effective_decay(decay: float, updates: int) -> float:
     return min(decay, (1 + updates) / (10 + updates))
 
 
-def sample(model, config: dict, name: str, steps: int, args) -> tuple[torch.Tensor, int]:
-    """``args.num_samples`` digits in batches from one seeded generator, and the NFE per image."""
+def sampler_draw(model, config: dict, name: str, steps: int):
+    """``draw(count, generator) -> (images, NFE per image)`` for ``reports.measure_samples``: the flow samplers
+    for a flow checkpoint, a ``diffusers`` scheduler of the checkpoint's prediction type for a DDPM."""
     def draw(count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         if name in FLOW_SAMPLERS:
             images = sample_flow(model, count, steps, generator, sampler=name, progress=False)
             return images.clamp(-1, 1), number_of_evaluations(steps, name)
         scheduler = make_scheduler(name, prediction_type=config["prediction_type"])
         return sample_with_scheduler(model, scheduler, count, steps, generator, progress=False)
-    return sample_in_batches(draw, args.num_samples, args.batch_size, args.seed, f"{name}/{steps}")
+    return draw
 
 
 def markdown_table(table: dict) -> str:
@@ -156,20 +154,16 @@ def main(argv=None) -> int:
             key = f"{manifest['sha256'][:16]}/{name}/{steps}"
             if (name in FLOW_SAMPLERS) != is_flow or key in table["runs"]:
                 continue
-            started = time.perf_counter()
-            images, nfe = sample(model, config, name, steps, args)
-            seconds = time.perf_counter() - started
-            result = evaluate_samples(classifier, images, reference)
+            measured = measure_samples(sampler_draw(model, config, name, steps), classifier, reference,
+                                       args.num_samples, args.batch_size, args.seed, f"{name}/{steps}")
             table["runs"][key] = {
                 "checkpoint": path.name, **recipe(manifest, config), "sampler": name, "steps_sampled": steps,
-                "nfe": nfe, "mnist_fid": round(result["fid"], 3), "confident_share": round(result["confident_share"], 4),
-                "ms_per_image": round(1000 * seconds / args.num_samples, 2), "command": manifest["command"],
-                "measured_by": settings["command"],
+                **measured, "command": manifest["command"], "measured_by": settings["command"],
             }
             publish(table, markdown_table(table), args.json, args.markdown, "training-recipes",
                     documents=(args.document,))
-            print(f"{path.name:>32} {name}/{steps}: FID {result['fid']:7.2f} confident "
-                  f"{result['confident_share']:.3f} ({seconds:.0f} s)", flush=True)
+            print(f"{path.name:>32} {name}/{steps}: FID {measured['mnist_fid']:7.2f} confident "
+                  f"{measured['confident_share']:.3f} ({measured['ms_per_image']:.1f} ms/image)", flush=True)
     print(markdown_table(table))
     return 0
 
