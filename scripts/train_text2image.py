@@ -49,9 +49,9 @@ def parse_args(argv=None):
     add_training_arguments(parser, steps=24000, batch_size=64, lr=1e-3, warmup=500, ema_decay=0.9995)
     parser.add_argument("--prediction-type", choices=PREDICTION_TYPES, default="v_prediction",
                         help="what the UNet outputs: the noise, v, or x_0 (default v_prediction, see notebook 03)")
-    parser.add_argument("--decay-steps", type=integer_in(0), default=2000,
+    parser.add_argument("--decay-steps", type=integer_in(0), default=0,
                         help="cool the learning rate down linearly to 0 over the last N steps of --steps "
-                             "(default 2000; 0: constant after the warm-up)")
+                             "(default 0: constant after the warm-up; the shipped model: 2000)")
     parser.add_argument("--drop-rate", type=float, default=0.1, help="share of captions replaced by \"\"")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "text2image_mnist")
     parser.add_argument("--pipeline-dir", type=Path, default=COURSE_PIPELINE_DIR,

@@ -443,8 +443,9 @@ def test_train_reflow_never_silently_replaces_a_shipped_model(capsys, tmp_path, 
     assert "ships in data/" in error and "--overwrite-shipped" in error
 
 
-def test_train_reflow_cools_down_to_a_fixed_end(capsys, tmp_path):
-    out = ["--out", str(tmp_path / "cool.safetensors")]
+def test_train_reflow_cools_down_to_a_fixed_end(capsys, tmp_path, tiny_models, torch_threads):
+    pairs = make_pairs(tmp_path / "pairs", tiny_models, "--num-pairs", "4")
+    out = ["--pairs", str(pairs), "--out", str(tmp_path / "cool.safetensors")]
     with pytest.raises(SystemExit):
         train_reflow.parse_args([*out, "--steps", "100", "--decay-steps", "200"])
     assert "--decay-steps must be at most --steps (100), got 200" in capsys.readouterr().err
