@@ -25,7 +25,7 @@ from .runtime import random_normal
 from .samplers import check_num_inference_steps, make_scheduler
 from .text import tokenize
 from .validation import (check_choice, check_generator, check_image_range, check_images, check_integer, check_number,
-                         check_same_shape, check_tensor)
+                         check_path, check_same_shape, check_tensor)
 
 LATENT_SAMPLERS = ("ddpm", "ddim")
 TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
@@ -246,23 +246,25 @@ def sample_with_guidance(unet, scheduler, prompt_embeds: torch.Tensor, negative_
     return latents
 
 
-def load_text2image():
+def load_text2image(folder=None, manifest=None):
     """The shipped text-to-image model: ``(tokenizer, text_encoder, unet, manifest)``, in eval mode.
 
     The parts live in the course's Stable Diffusion folder, ``data/course_pipeline/{tokenizer,text_encoder,unet}``
     (checked against its ``checksums.json``), written by ``scripts/train_text2image.py``; ``manifest`` is
-    ``data/text2image_mnist.json``, the command that made them and their measured quality."""
+    ``data/text2image_mnist.json``, the command that made them and their measured quality. ``folder`` and
+    ``manifest`` name another such pair (a run's export, ``scripts/train_text2image.py --init-from``)."""
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
     from .checkpoints import load_manifest
     from .data import DATA_DIR
 
-    folder = part_folders.COURSE_PIPELINE_DIR
+    folder = part_folders.COURSE_PIPELINE_DIR if folder is None else check_path("folder", folder)
+    manifest = DATA_DIR / "text2image_mnist.json" if manifest is None else check_path("manifest", manifest)
     part_folders.verify_pipeline_folder(folder, parts=("tokenizer", "text_encoder", "unet"))
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
     with part_folders.quiet_loading():
         text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True, use_safetensors=True)
         unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True, use_safetensors=True,
                                                     low_cpu_mem_usage=False)
-    return tokenizer, text_encoder.eval(), unet.eval(), load_manifest(DATA_DIR / "text2image_mnist.json")
+    return tokenizer, text_encoder.eval(), unet.eval(), load_manifest(manifest)

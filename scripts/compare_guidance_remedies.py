@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.data import mnist_tensors  # noqa: E402
-from course_utils.guidance import load_text2image  # noqa: E402
+from course_utils.guidance import LATENT_SAMPLERS, load_text2image  # noqa: E402
 from course_utils.latents import load_vae  # noqa: E402
 from course_utils.metrics import load_classifier  # noqa: E402
 from evaluate_text2image import digit_prompts, generate, real_reference, sample_quality  # noqa: E402
 from reports import parse_with_outputs, publish, reproduce_command  # noqa: E402
-from course_utils.samplers import SAMPLERS  # noqa: E402
 from resumable import in_range, integer_in  # noqa: E402
 
 
@@ -46,7 +45,7 @@ def parse_args(argv=None):
     parser.add_argument("--scales", type=in_range(0, 100), nargs="+", default=[4.0, 7.5])
     parser.add_argument("--rescale", type=float, default=0.7, help="phi of guidance rescale (default 0.7, as Lin et al.)")
     parser.add_argument("--interval", type=int, nargs=2, default=[170, 880], help="timesteps guided (default 170 880)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
+    parser.add_argument("--sampler", choices=LATENT_SAMPLERS, default="ddpm")
     parser.add_argument("--steps", type=integer_in(1, 1000), default=25)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)

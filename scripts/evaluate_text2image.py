@@ -34,12 +34,11 @@ sys.path.insert(0, str(ROOT))
 from course_utils.captions import ATTRIBUTE_WORDS, NUMBER_WORDS, class_terciles, measure_attributes  # noqa: E402
 from course_utils.checkpoints import load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.guidance import (embed_prompts, latent_scheduler, load_text2image, sample_with_guidance,  # noqa: E402
-                                   within_class_spread)
+from course_utils.guidance import (LATENT_SAMPLERS, embed_prompts, latent_scheduler, load_text2image,  # noqa: E402
+                                   sample_with_guidance, within_class_spread)
 from course_utils.latents import decode, load_vae  # noqa: E402
 from course_utils.metrics import classify, load_classifier, mnist_fid  # noqa: E402
 from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
-from course_utils.samplers import SAMPLERS  # noqa: E402
 from resumable import in_range, integer_in  # noqa: E402
 
 
@@ -119,7 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scales", type=in_range(0, 100), nargs="+", default=[0, 1, 2, 4, 7.5, 15])
     parser.add_argument("--default-scale", type=in_range(0, 100), default=4.0)
     parser.add_argument("--attribute-per-digit", type=integer_in(1, 10_000), default=30)
-    parser.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
+    parser.add_argument("--sampler", choices=LATENT_SAMPLERS, default="ddpm")
     parser.add_argument("--steps", type=integer_in(1, 1000), default=25, help="sampler steps (default 25, as notebook 06)")
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)

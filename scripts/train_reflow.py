@@ -37,7 +37,7 @@ from course_utils.checkpoints import (OVERWRITE_FLAG, images_seen, load_weights,
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import EMA  # noqa: E402
 from course_utils.flow import TIME_SCALE  # noqa: E402
-from course_utils.reflow import TIME_SAMPLINGS, U_SHAPE, load_flow_file, reflow_loss  # noqa: E402
+from course_utils.reflow import LOSSES, TIME_SAMPLINGS, U_SHAPE, load_flow_file, reflow_loss  # noqa: E402
 from course_utils.unet import TinyUNet, count_parameters  # noqa: E402
 from reports import machine, relative, reproduce_command  # noqa: E402
 from resumable import (  # noqa: E402
@@ -60,6 +60,8 @@ def parse_args(argv=None):
                              "one-step (sigma = 1 only: a one-step student)")
     parser.add_argument("--u-shape", type=in_range(0, 50, include_low=False), default=U_SHAPE,
                         help=f"the rate a of the U-shaped density (default {U_SHAPE:g}, Lee et al.'s)")
+    parser.add_argument("--loss", choices=LOSSES, default="squared",
+                        help="squared (Liu et al.) or pseudo-huber (Lee et al. 2024, section 4; reflow.pseudo_huber)")
     parser.add_argument("--channels", type=str, default="32,64,128",
                         help="UNet widths when training from scratch (--init-from none); else the initial model's")
     parser.add_argument("--decay-steps", type=integer_in(0), default=0,
@@ -133,7 +135,8 @@ def initial_model(args) -> tuple[torch.nn.Module, dict | None]:
 def run_settings(args, pairs_sha256: str, init: dict | None) -> dict:
     """What defines the weights: a resume with other values is refused (``TrainingRun``)."""
     return {"pairs_sha256": pairs_sha256, "init_sha256": init["sha256"] if init else "none",
-            "time_sampling": args.time_sampling, "u_shape": str(args.u_shape), "batch_size": str(args.batch_size),
+            "time_sampling": args.time_sampling, "u_shape": str(args.u_shape), "loss": args.loss,
+            "batch_size": str(args.batch_size),
             "lr": str(args.lr), "warmup": str(args.warmup), "ema_decay": str(args.ema_decay), "seed": str(args.seed),
             "channels": str(list(args.channels)) if init is None else "initial model's",
             # a cool-down ends at --steps, which then defines the run; without one the run can be extended
@@ -157,7 +160,7 @@ def main(argv=None):
         image_batch = images[picked].to(device, torch.float32)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(run.step, args.lr, args.warmup, args.steps, args.decay_steps)
-        loss = reflow_loss(model, noise_batch, image_batch, generator, args.time_sampling, args.u_shape)
+        loss = reflow_loss(model, noise_batch, image_batch, generator, args.time_sampling, args.u_shape, args.loss)
         optimizer_step(loss, model, optimizer, (ema,))
         run.finish_step(args.steps, loss=loss.item())
         if run.step % args.save_every == 0 or run.step == args.steps:
@@ -180,7 +183,8 @@ def export(averaged: torch.nn.Module, args, argv, run: TrainingRun, init: dict |
         "seed": args.seed, "steps": run.step, "images_seen": run.step * args.batch_size,
         "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "decay_steps": args.decay_steps,
         "ema_decay": args.ema_decay,
-        "time_sampling": args.time_sampling, "u_shape": args.u_shape, "config": config, "parameters": parameters,
+        "time_sampling": args.time_sampling, "u_shape": args.u_shape, "loss": args.loss, "config": config,
+        "parameters": parameters,
         "threads": args.threads, "device": args.device, "store_dtype": args.store_dtype,
         "init_from": init or "none", "pairs": {"file": relative(args.pairs), "sha256": pairs_manifest["sha256"], **pairs},
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": machine_name,

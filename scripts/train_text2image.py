@@ -14,6 +14,12 @@ Resumable (``scripts/resumable.py``): state in --run-dir, each step seeded with 
 other settings is refused (the threads, --save-every and the output paths may change).
 
     python scripts/train_text2image.py --steps 24000 --decay-steps 2000 --threads 1
+
+``--init-from FOLDER`` continues an exported model instead of starting from scratch (a second stage, such as a
+longer run with a new cool-down): the tokenizer, text encoder and UNet of FOLDER (``data/course_pipeline`` or a
+run's ``--pipeline-dir``) with the manifest beside it (FOLDER/../text2image_mnist.json). The optimizer starts
+afresh with its warm-up and the EMA from the loaded weights; the manifest records the stage it continued
+(``init_from``: its command, steps and images seen).
 """
 from __future__ import annotations
 
@@ -33,7 +39,8 @@ from course_utils.captions import ATTRIBUTES, attribute_levels, caption, class_t
 from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, PREDICTION_TYPES, training_target  # noqa: E402
-from course_utils.guidance import conditional_unet_config, drop_prompts, make_conditional_unet  # noqa: E402
+from course_utils.guidance import (conditional_unet_config, drop_prompts, load_text2image,  # noqa: E402
+                                   make_conditional_unet)
 from course_utils.latents import encode, load_vae  # noqa: E402
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.schedules import alphas_cumprod, make_betas, q_sample  # noqa: E402
@@ -61,7 +68,17 @@ def parse_args(argv=None):
                         help="allow the outputs to replace the shipped model in data/ (refused otherwise)")
     parser.add_argument("--store-dtype", choices=("float32", "float16"), default="float16",
                         help="precision of the stored UNet (default float16: half the tree; it is loaded as float32)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="a pipeline folder whose text encoder and UNet to continue (its manifest beside it, "
+                             "FOLDER/../text2image_mnist.json); default: a new model")
     args = parser.parse_args(argv)
+    if args.init_from is not None:
+        init_manifest = args.init_from.parent / "text2image_mnist.json"
+        missing = [str(path) for path in (args.init_from / "unet", args.init_from / "text_encoder", init_manifest)
+                   if not path.exists()]
+        if missing:
+            parser.error(f"--init-from {args.init_from}: missing {', '.join(missing)}; name a folder written by "
+                         f"this script (--pipeline-dir), such as data/course_pipeline")
     for option in ("--pipeline-dir", "--manifest"):  # before any work: a finished run must not replace the shipped model
         problem = shipped_output_problem(option, getattr(args, option[2:].replace("-", "_")), args.overwrite_shipped)
         if problem:
@@ -75,7 +92,8 @@ def parse_args(argv=None):
 
 def run_settings(args) -> dict:
     """What defines the weights a run produces: a resume with other values is refused."""
-    free = ("threads", "save_every", "run_dir", "pipeline_dir", "manifest", "overwrite_shipped", "store_dtype")
+    free = ("threads", "save_every", "run_dir", "pipeline_dir", "manifest", "overwrite_shipped", "store_dtype",
+            "init_from")  # the loaded weights' checksums stand for --init-from (see main)
     return {key: str(value) for key, value in vars(args).items() if key not in free}
 
 
@@ -97,17 +115,24 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     images, labels = mnist_tensors("train")
     levels = caption_levels(images, labels)
-    vocabulary_captions = batch_captions(labels, levels, range(len(labels)), np.random.default_rng(args.seed))
-    tokenizer = make_tokenizer(vocabulary_captions)
     latents = encode(load_vae(), images)
+    init, settings = None, run_settings(args)
+    if args.init_from is None:
+        tokenizer = make_tokenizer(batch_captions(labels, levels, range(len(labels)), np.random.default_rng(args.seed)))
+        models = nn.ModuleDict({"text_encoder": make_text_encoder(tokenizer), "unet": make_conditional_unet()})
+    else:
+        tokenizer, text_encoder, unet, init = load_text2image(args.init_from, args.init_from.parent / "text2image_mnist.json")
+        if init["config"].get("prediction_type", "epsilon") != args.prediction_type:
+            raise SystemExit(f"--init-from {args.init_from} predicts {init['config'].get('prediction_type', 'epsilon')}, "
+                             f"not --prediction-type {args.prediction_type}: pass the same target")
+        models = nn.ModuleDict({"text_encoder": text_encoder.float(), "unet": unet.float()})
+        settings["init_files"] = str(sorted(init["files"].items()))  # a resume must continue the same weights
     print(f"{len(latents)} latents, std {latents.std():.3f}; vocabulary of {len(tokenizer)} tokens", flush=True)
-
-    models = nn.ModuleDict({"text_encoder": make_text_encoder(tokenizer), "unet": make_conditional_unet()})
-    ema = EMA(models, args.ema_decay)
+    ema = EMA(models, args.ema_decay)  # from the initial weights, with a fresh warm-up (ddpm.EMA)
     optimizer = torch.optim.AdamW(models.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = alphas_cumprod(make_betas("cosine", 1000)).float()
 
-    run = TrainingRun(args.run_dir, models, optimizer, ema, settings=run_settings(args))
+    run = TrainingRun(args.run_dir, models, optimizer, ema, settings=settings)
     models.train()
     while run.step < args.steps:
         generator = step_generator(args.seed, run.step)
@@ -145,6 +170,10 @@ def main(argv=None):
         "parameters": {name: count_parameters(module) for name, module in models.items()},
         "vocabulary_size": len(tokenizer), "threads": args.threads, "store_dtype": args.store_dtype,
         "wall_time_minutes": round(run.wall_time / 60, 1), "machine": machine(),
+        "init_from": "none" if init is None else {
+            "folder": str(args.init_from), "files": init["files"], "command": init.get("command"),
+            "steps": init.get("steps"), "images_seen": init.get("images_seen"),
+            "wall_time_minutes": init.get("wall_time_minutes"), "init_from": init.get("init_from", "none")},
         "quality": "measure with: python scripts/evaluate_text2image.py --write-manifest",
     })
     print(f"wrote {', '.join(sorted({name.split('/')[0] for name in files}))} into {args.pipeline_dir} and {args.manifest}")

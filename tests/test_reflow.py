@@ -126,6 +126,29 @@ def test_reflow_loss_equals_a_hand_computation(time_sampling):
     assert model.weight.grad is not None and model.weight.grad != 0
 
 
+def test_pseudo_huber_is_song_and_dhariwals_distance_per_sample():
+    residual = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    c = 0.00054 * 28  # c = 0.00054 sqrt(d), d = 784
+    norms = residual.flatten(1).norm(dim=1)
+    torch.testing.assert_close(reflow.pseudo_huber(residual), (torch.sqrt(norms**2 + c**2) - c).mean())
+    tiny = 1e-5 * residual.double()  # far below c: the squared norm over 2c
+    torch.testing.assert_close(reflow.pseudo_huber(tiny), (tiny.flatten(1).pow(2).sum(1) / (2 * c)).mean(),
+                               rtol=1e-3, atol=0)
+    # far above c: the norm, so doubling every error doubles the loss (the squared loss would quadruple)
+    assert reflow.pseudo_huber(2 * residual).item() == pytest.approx(2 * reflow.pseudo_huber(residual).item(), rel=1e-3)
+
+
+def test_reflow_loss_with_pseudo_huber_is_the_distance_of_the_same_residuals():
+    noise, images = pairs_batch()
+    model = LinearField()
+    sigma = reflow.reflow_sigmas(6, torch.Generator().manual_seed(5), time_sampling="u-shaped").view(-1, 1, 1, 1)
+    residual = model((1 - sigma) * images + sigma * noise, 1000 * sigma.view(-1)) - (noise - images)
+    loss = reflow.reflow_loss(model, noise, images, torch.Generator().manual_seed(5), "u-shaped", loss="pseudo-huber")
+    torch.testing.assert_close(loss, reflow.pseudo_huber(residual))
+    squared = reflow.reflow_loss(model, noise, images, torch.Generator().manual_seed(5), "u-shaped")
+    assert not torch.allclose(loss, squared)
+
+
 def test_with_the_noise_flow_loss_would_draw_the_reflow_loss_is_the_flow_matching_loss():
     """Reflow changes the coupling only: given the independent coupling's noise it is notebook 08's loss."""
     _, images = pairs_batch()
@@ -286,6 +309,8 @@ def test_load_flow_file_reads_shipped_and_other_checkpoints_and_refuses_others(t
     (lambda: reflow.IdealVelocity(torch.zeros(0, 2)), "data"),
     (lambda: reflow.ToyVelocity(width=0), "width"),
     (lambda: reflow.load_flow_file(None), "path"),
+    (lambda: reflow.reflow_loss(LinearField(), *pairs_batch(), loss="huber"), "loss"),
+    (lambda: reflow.pseudo_huber(torch.ones(3)), "residual"),
     # found by scripts/probe_bad_inputs.py: each was a raw torch error, named another parameter, or misled
     (lambda: reflow.reflow_sigmas(4, device="gpu", time_sampling="one-step"), "device"),
     (lambda: reflow.reflow_loss(TinyUNet((8, 16)), *(x[:, 0] for x in pairs_batch())), "images"),  # [N, H, W]

@@ -360,3 +360,31 @@ def test_train_text2image_takes_the_pixel_recipe_and_refuses_a_resume_with_anoth
         train_text2image.parse_args(["--steps", "100", "--decay-steps", "200", "--manifest", "runs/z.json",
                                      "--pipeline-dir", "runs/z"])
     assert "--decay-steps must be at most --steps (100), got 200" in capsys.readouterr().err
+
+
+def test_train_text2image_continues_an_exported_model(tmp_path, monkeypatch, capsys, torch_threads):
+    """--init-from starts from an exported model's weights (here the shipped one, trained on 300 digits for
+    one step, so its weights barely move) and records the stage it continued; a folder without a model is refused."""
+    import train_text2image
+
+    from course_utils.data import DATA_DIR, mnist_tensors
+
+    images, labels = mnist_tensors("train")
+    monkeypatch.setattr(train_text2image, "mnist_tensors", lambda split: (images[:300], labels[:300]))
+    shipped = DATA_DIR / "course_pipeline"
+    out = tmp_path / "pipeline"
+    train_text2image.main(["--init-from", str(shipped), "--steps", "1", "--batch-size", "4", "--warmup", "1",
+                           "--threads", "1", "--run-dir", str(tmp_path / "run"), "--pipeline-dir", str(out),
+                           "--manifest", str(tmp_path / "text2image_mnist.json")])
+    record = json.loads((tmp_path / "text2image_mnist.json").read_text())
+    before = json.loads((DATA_DIR / "text2image_mnist.json").read_text())
+    assert record["init_from"]["files"] == before["files"]
+    assert record["init_from"]["images_seen"] == before["images_seen"] and record["images_seen"] == 4
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    start, continued = load_file(shipped / weights), load_file(out / weights)
+    differences = [(continued[key].float() - start[key].float()).abs().max().item() for key in start]
+    assert 0 < max(differences) < 0.05  # one EMA-averaged step away from the shipped weights, not a new model
+    with pytest.raises(SystemExit):
+        train_text2image.parse_args(["--init-from", str(tmp_path), "--pipeline-dir", str(tmp_path / "p"),
+                                     "--manifest", str(tmp_path / "m.json")])
+    assert "--init-from" in capsys.readouterr().err
