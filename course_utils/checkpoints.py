@@ -157,20 +157,33 @@ def images_seen(manifest: dict[str, Any]) -> int:
     return manifest["images_seen"] if "images_seen" in manifest else manifest["steps"] * manifest["batch_size"]
 
 
-def training_commands(manifest: dict[str, Any]) -> list[str]:
-    """The commands that made a checkpoint, from the run that started from scratch to the last: a run continued
-    with ``scripts/train_ddpm.py --init-from`` records the run it continued in ``continued_from``, nested back to
-    the first. Run them in order to rebuild the weights (each continues the previous one's ``--out``)."""
+LINEAGE_KEYS = ("continued_from", "init_from")  # scripts/train_ddpm.py's; train_reflow.py's and train_text2image.py's
+
+
+def lineage(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of the runs behind a checkpoint, first to last, ``manifest`` itself last. A run that started
+    from another run's weights records that run's manifest (or the part of it that defines the weights) under
+    ``continued_from`` (``scripts/train_ddpm.py --init-from``) or ``init_from`` (``scripts/train_reflow.py``,
+    ``scripts/train_text2image.py --init-from``), nested back to the run that started from scratch; ``init_from:
+    "none"`` marks a run from scratch."""
     if not isinstance(manifest, dict) or "command" not in manifest:
         raise ValueError(f"manifest must be a training manifest with a 'command', got {manifest!r:.100}")
-    commands, where = [], "manifest"
-    while manifest:
+    records, where = [], "manifest"
+    while True:
         if not isinstance(manifest, dict) or "command" not in manifest:  # a continued run's record, edited or cut
             raise ValueError(f"manifest must record every run it continued with its 'command', but {where} is "
                              f"{manifest!r:.100}: restore the manifest from the run that wrote it")
-        commands.append(manifest["command"])
-        manifest, where = manifest.get("continued_from"), f"{where}['continued_from']"
-    return commands[::-1]
+        records.append(manifest)
+        key = next((key for key in LINEAGE_KEYS if manifest.get(key, "none") != "none"), None)
+        if key is None:
+            return records[::-1]
+        manifest, where = manifest[key], f"{where}[{key!r}]"
+
+
+def training_commands(manifest: dict[str, Any]) -> list[str]:
+    """The commands that made a checkpoint (:func:`lineage`), from the run that started from scratch to the
+    last. Run them in order to rebuild the weights (each continues the previous one's output)."""
+    return [record["command"] for record in lineage(manifest)]
 
 
 def load_manifest(weights_path: Path) -> dict[str, Any]:

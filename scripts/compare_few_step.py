@@ -32,6 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from course_utils.checkpoints import lineage  # noqa: E402
 from course_utils.data import DATA_DIR  # noqa: E402
 from course_utils.ddpm import load_ddpm  # noqa: E402
 from course_utils.flow import (flow_sigmas, number_of_evaluations, sample_flow, steps_for_evaluations,  # noqa: E402
@@ -146,13 +147,12 @@ def measure_straightness(models: dict, args) -> dict:
 
 
 def training_stages(reflow_manifest: dict) -> list[dict]:
-    """The reflow runs behind the shipped weights, first to last: a run continued from another reflow run (a
-    cool-down) records it under ``init_from`` with ``coupling: reflow``, back to the flow model it started from."""
-    stages, link = [reflow_manifest], reflow_manifest.get("init_from")
-    while isinstance(link, dict) and link.get("coupling") == "reflow":
-        stages.insert(0, link)
-        link = link.get("init_from")
-    return stages
+    """The reflow runs behind the shipped weights, first to last (``checkpoints.lineage``): a run continued from
+    another reflow run (a cool-down) records it under ``init_from`` with ``coupling: reflow``, back to the flow
+    model it started from, which is not a reflow stage."""
+    stages = lineage(reflow_manifest)
+    first = next(i for i, stage in enumerate(stages) if stage is reflow_manifest or stage.get("coupling") == "reflow")
+    return stages[first:]
 
 
 def costs(reflow_manifest: dict) -> dict:

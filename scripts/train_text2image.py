@@ -19,7 +19,8 @@ other settings is refused (the threads, --save-every and the output paths may ch
 longer run with a new cool-down): the tokenizer, text encoder and UNet of FOLDER (``data/course_pipeline`` or a
 run's ``--pipeline-dir``) with the manifest beside it (FOLDER/../text2image_mnist.json). The optimizer starts
 afresh with its warm-up and the EMA from the loaded weights; the manifest records the stage it continued
-(``init_from``: its command, steps and images seen).
+(``continued_from``: its files, command, steps and images seen) and counts steps, images and minutes over all
+stages, as ``scripts/train_ddpm.py --init-from`` does.
 """
 from __future__ import annotations
 
@@ -162,18 +163,19 @@ def main(argv=None):
     unet = copy.deepcopy(ema.model["unet"]).to(getattr(torch, args.store_dtype))
     for name, part in (("tokenizer", tokenizer), ("text_encoder", ema.model["text_encoder"]), ("unet", unet)):
         files |= save_part(part, name, args.pipeline_dir)
+    earlier = {} if init is None else {  # counts add up over the stages, as in scripts/train_ddpm.py
+        "folder": str(args.init_from), "files": init["files"], "command": init["command"], "steps": init["steps"],
+        "images_seen": init["images_seen"], "wall_time_minutes": init.get("wall_time_minutes", 0),
+        **({"continued_from": init["continued_from"]} if "continued_from" in init else {})}
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_text2image.py", argv),
-        "seed": args.seed, "steps": run.step,
-        "batch_size": args.batch_size, "images_seen": run.step * args.batch_size, "lr": args.lr,
+        "seed": args.seed, "steps": earlier.get("steps", 0) + run.step, "batch_size": args.batch_size,
+        "images_seen": earlier.get("images_seen", 0) + run.step * args.batch_size, "lr": args.lr,
         "warmup": args.warmup, "decay_steps": args.decay_steps, "ema_decay": args.ema_decay, "config": config,
         "parameters": {name: count_parameters(module) for name, module in models.items()},
         "vocabulary_size": len(tokenizer), "threads": args.threads, "store_dtype": args.store_dtype,
-        "wall_time_minutes": round(run.wall_time / 60, 1), "machine": machine(),
-        "init_from": "none" if init is None else {
-            "folder": str(args.init_from), "files": init["files"], "command": init.get("command"),
-            "steps": init.get("steps"), "images_seen": init.get("images_seen"),
-            "wall_time_minutes": init.get("wall_time_minutes"), "init_from": init.get("init_from", "none")},
+        "wall_time_minutes": round(earlier.get("wall_time_minutes", 0) + run.wall_time / 60, 1), "machine": machine(),
+        **({"continued_from": earlier} if earlier else {}),
         "quality": "measure with: python scripts/evaluate_text2image.py --write-manifest",
     })
     print(f"wrote {', '.join(sorted({name.split('/')[0] for name in files}))} into {args.pipeline_dir} and {args.manifest}")

@@ -2,7 +2,7 @@
 made it (the files themselves are tested with the loaders in tests/test_bad_inputs_files_loaders.py)."""
 import pytest
 
-from course_utils.checkpoints import images_seen, training_commands
+from course_utils.checkpoints import images_seen, lineage, training_commands
 
 
 def test_images_seen_is_the_recorded_count_even_when_it_is_zero():
@@ -21,3 +21,14 @@ def test_a_continued_run_recorded_without_its_command_is_refused_by_name(continu
     manifest = {"command": "c", "continued_from": {"command": "b", "continued_from": continued_from}}
     with pytest.raises(ValueError, match=r"manifest must record .*manifest\['continued_from'\]\['continued_from'\]"):
         training_commands(manifest)
+
+
+def test_lineage_follows_both_records_of_a_start_from_other_weights_and_stops_at_none():
+    """train_ddpm.py and train_text2image.py record a continued run as ``continued_from``; train_reflow.py the
+    model it started from as ``init_from`` (a cool-down's start is a reflow run that itself has an ``init_from``)."""
+    flow = {"command": "flow", "continued_from": {"command": "flow from scratch"}}
+    reflow = {"command": "reflow", "init_from": flow}
+    cool_down = {"command": "cool-down", "init_from": reflow}
+    assert [record["command"] for record in lineage(cool_down)] == ["flow from scratch", "flow", "reflow", "cool-down"]
+    assert training_commands({"command": "scratch", "init_from": "none"}) == ["scratch"]
+    assert lineage(cool_down)[-1] is cool_down

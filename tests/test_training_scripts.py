@@ -367,6 +367,7 @@ def test_train_text2image_continues_an_exported_model(tmp_path, monkeypatch, cap
     one step, so its weights barely move) and records the stage it continued; a folder without a model is refused."""
     import train_text2image
 
+    from course_utils.checkpoints import training_commands
     from course_utils.data import DATA_DIR, mnist_tensors
 
     images, labels = mnist_tensors("train")
@@ -378,8 +379,9 @@ def test_train_text2image_continues_an_exported_model(tmp_path, monkeypatch, cap
                            "--manifest", str(tmp_path / "text2image_mnist.json")])
     record = json.loads((tmp_path / "text2image_mnist.json").read_text())
     before = json.loads((DATA_DIR / "text2image_mnist.json").read_text())
-    assert record["init_from"]["files"] == before["files"]
-    assert record["init_from"]["images_seen"] == before["images_seen"] and record["images_seen"] == 4
+    assert record["continued_from"]["files"] == before["files"]
+    assert record["images_seen"] == before["images_seen"] + 4 and record["steps"] == before["steps"] + 1
+    assert training_commands(record) == [before["command"], record["command"]]
     weights = "unet/diffusion_pytorch_model.safetensors"
     start, continued = load_file(shipped / weights), load_file(out / weights)
     differences = [(continued[key].float() - start[key].float()).abs().max().item() for key in start]
