@@ -183,6 +183,33 @@ def decode(vae, latents: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     return crop_to_28(torch.cat(chunks)).clamp(-1.0, 1.0)
 
 
+@torch.no_grad()
+def reconstruction_floor(classifier, test_images: torch.Tensor, reconstructions: torch.Tensor, size: int = 1000,
+                         seed: int = 0) -> dict:
+    """The two floors a latent model's MNIST FID is read against (notebook 05, ``scripts/compare_latent_pixel.py``,
+    ``scripts/train_vae.py``). ``test_images`` are the 10,000 MNIST test digits in [-1, 1], [N, 1, 28, 28], and
+    ``reconstructions`` the same digits, in the same order, after a trip through the VAE (encode, decode).
+
+    Of the two disjoint sets of ``metrics.test_digit_indices(size, seed)``, the first is the reference; the second
+    is measured against it twice: as it is (the **data floor**, what real digits score) and reconstructed (the
+    **VAE floor**). A latent model draws what the decoder can draw, so the VAE floor is the score to expect of a
+    perfect latent model, though not a bound: a model could, by chance, miss the decoder's errors.
+
+    Returns the reference features and, rounded, both FIDs and confident shares."""
+    from . import metrics
+
+    check_same_shape("reconstructions", reconstructions, "test_images", test_images)
+    check_tensor("test_images", test_images, shape=(metrics.NUM_TEST_DIGITS, 1, 28, 28), floating=True)
+    first, second = metrics.test_digit_indices(size, seed)
+    reference, _ = metrics.classify(classifier, test_images[first])
+    real = metrics.evaluate_samples(classifier, test_images[second], reference)
+    reconstructed = metrics.evaluate_samples(classifier, reconstructions[second], reference)
+    return {"reference": reference, "data_floor_fid": round(real["fid"], 3),
+            "real_confident_share": round(real["confident_share"], 4),
+            "vae_floor_fid": round(reconstructed["fid"], 3),
+            "vae_confident_share": round(reconstructed["confident_share"], 4)}
+
+
 def channel_images(z: torch.Tensor) -> torch.Tensor:
     """Latents [N, C, 8, 8] -> each channel as a picture over the padded 32x32 frame it encodes,
     [N, C, 1, 32, 32]: every 8x8 map divided by its largest |value| (so it lies in [-1, 1], sign kept) and

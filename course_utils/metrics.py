@@ -278,18 +278,28 @@ def evaluate_samples(classifier: MnistClassifier, samples: torch.Tensor, real_fe
     }
 
 
+NUM_TEST_DIGITS = 10_000  # MNIST's test split
+
+
+def test_digit_indices(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positions among the 10,000 MNIST test digits of the two disjoint random sets of
+    :func:`test_digit_sets`: the first ``size`` and the next ``size`` of a permutation seeded with ``seed``."""
+    check_integer("size", size, 2, NUM_TEST_DIGITS // 2)  # two disjoint sets of the test digits
+    check_integer("seed", seed, 0, 2**32 - 1)
+    order = torch.randperm(NUM_TEST_DIGITS, generator=torch.Generator().manual_seed(seed))
+    return order[:size], order[size:2 * size]
+
+
 def test_digit_sets(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two disjoint random sets of ``size`` MNIST test digits in [-1, 1], [size, 1, 28, 28] each: the
-    reference set that generated digits are compared with, and the other set, whose FID against the
-    reference is the data floor (:func:`real_feature_sets`). A model that transforms real digits (a VAE's
-    reconstruction) is measured on the other set, so that no digit is compared with itself."""
+    """Two disjoint random sets of ``size`` MNIST test digits in [-1, 1], [size, 1, 28, 28] each
+    (:func:`test_digit_indices`): the reference set that generated digits are compared with, and the other set,
+    whose FID against the reference is the data floor (:func:`real_feature_sets`). A model that transforms real
+    digits (a VAE's reconstruction) is measured on the other set, so that no digit is compared with itself."""
     from .data import mnist_bytes, to_model_range
 
-    check_integer("size", size, 2, 5000)  # two disjoint sets of the 10,000 test digits
-    check_integer("seed", seed, 0, 2**32 - 1)
+    first, second = test_digit_indices(size, seed)
     digits, _ = mnist_bytes("test")  # converted per set: only 2 * size digits as floats
-    order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))
-    return to_model_range(digits[order[:size]]), to_model_range(digits[order[size:2 * size]])
+    return to_model_range(digits[first]), to_model_range(digits[second])
 
 
 def real_feature_sets(classifier: MnistClassifier, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

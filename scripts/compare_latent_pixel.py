@@ -29,9 +29,8 @@ sys.path.insert(0, str(ROOT))
 from course_utils.checkpoints import images_seen, load_manifest, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import ddpm_loss, load_ddpm, sample_ddpm  # noqa: E402
-from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, psnr  # noqa: E402
-from course_utils.metrics import (evaluate_samples, load_classifier, mnist_fid, real_feature_sets,  # noqa: E402
-                                  test_digit_sets)
+from course_utils.latents import LATENT_CLIP_RANGE, decode, encode, load_vae, psnr, reconstruction_floor  # noqa: E402
+from course_utils.metrics import evaluate_samples, load_classifier  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import publish, reproduce_command  # noqa: E402  (scripts/ is on sys.path: it holds this script)
 from resumable import integer_in  # noqa: E402
@@ -111,20 +110,16 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     classifier = load_classifier()
     vae = load_vae()
-    reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
     test_images = mnist_tensors("test")[0]
-    reconstructions = decode(vae, encode(vae, test_images))  # all 10,000, for the PSNR
-    _, other_digits = test_digit_sets(args.num_samples, seed=args.seed)  # the floor's set: not the reference
-    real = evaluate_samples(classifier, other_digits, reference)
-    reconstructed = evaluate_samples(classifier, decode(vae, encode(vae, other_digits)), reference)
+    reconstructions = decode(vae, encode(vae, test_images))  # all 10,000: the PSNR, and the VAE floor's set
+    floors = reconstruction_floor(classifier, test_images, reconstructions, args.num_samples, args.seed)
+    reference = floors.pop("reference")
     train_batch = mnist_tensors("train")[0][:64]
     result = {
         "settings": {"num_samples": args.num_samples, "steps": args.steps, "seed": args.seed, "threads": args.threads,
                      "machine": platform.processor() or platform.machine(),
                      "command": reproduce_command("compare_latent_pixel.py", argv)},
-        "data_floor_fid": round(mnist_fid(reference, other), 3), "real_confident_share": round(real["confident_share"], 4),
-        "vae_floor_fid": round(reconstructed["fid"], 3), "vae_confident_share": round(reconstructed["confident_share"], 4),
-        "vae_psnr_db": round(psnr(reconstructions, test_images).mean().item(), 2), "psnr_images": len(test_images),
+        **floors, "vae_psnr_db": round(psnr(reconstructions, test_images).mean().item(), 2), "psnr_images": len(test_images),
         "models": {},
     }
     for name, checkpoint in (("pixel", "ddpm_mnist"), ("latent", "latent_ddpm_mnist")):

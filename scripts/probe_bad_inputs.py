@@ -2,7 +2,7 @@
 """Call every public function of ``course_utils`` with bad inputs, as a careless learner or a hurried
 instructor would, and sort what happens into four classes.
 
-    python scripts/probe_bad_inputs.py                             # 788 cases, about 30 s on one CPU core
+    python scripts/probe_bad_inputs.py                             # 800 cases, about 10 s on one CPU core
     python scripts/probe_bad_inputs.py --module schedules --module flow
 
 It sets ``HF_HUB_OFFLINE=1`` itself (unless already set), so no case reaches the network, and runs torch on
@@ -427,6 +427,9 @@ def checkpoints_cases(f: Fixtures) -> list[Case]:
         case(c.training_commands, "manifest=None", lambda: c.training_commands(None), "manifest"),
         case(c.training_commands, "a continued run recorded without its command",
              lambda: c.training_commands({"command": "b", "continued_from": {"steps": 3}}), "manifest"),
+        case(c.lineage, "manifest=None", lambda: c.lineage(None), "manifest"),
+        case(c.lineage, "a start recorded without its command",
+             lambda: c.lineage({"command": "b", "init_from": {"steps": 3}}), "manifest"),
     ]
 
 
@@ -757,6 +760,8 @@ def guidance_cases(f: Fixtures) -> list[Case]:
              "controlnet", "control"),
         case(g.sample_with_guidance, "conditioning_scale=-1 with a ControlNet",
              lambda: sample(controlnet=f.controlnet, control=f.controls, conditioning_scale=-1), "conditioning_scale"),
+        case(g.load_text2image, "folder=7", lambda: g.load_text2image(7), "folder"),
+        case(g.load_text2image, "manifest=7", lambda: g.load_text2image(manifest=7), "manifest"),
     ]
 
 
@@ -846,6 +851,12 @@ def latents_cases(f: Fixtures) -> list[Case]:
         case(la.channel_images, "z=None", lambda: la.channel_images(None), "z"),
         case(la.channel_images, "z of 4x4 cells", lambda: la.channel_images(torch.zeros(2, 4, 4, 4)), "z"),
         case(la.channel_images, "integer z", lambda: la.channel_images(mean().long()), "z"),
+        case(la.reconstruction_floor, "reconstructions of 100 digits",
+             lambda: la.reconstruction_floor(f.classifier, torch.zeros(10_000, 1, 28, 28), torch.zeros(100, 1, 28, 28)),
+             "reconstructions"),
+        case(la.reconstruction_floor, "test_images of 100 digits",
+             lambda: la.reconstruction_floor(f.classifier, torch.zeros(100, 1, 28, 28), torch.zeros(100, 1, 28, 28)),
+             "test_images"),
     ]
 
 
@@ -907,6 +918,8 @@ def metrics_cases(f: Fixtures) -> list[Case]:
         case(m.test_digit_sets, "size=1", lambda: m.test_digit_sets(1), "size"),
         case(m.test_digit_sets, "size=6000 (two sets of the 10,000)", lambda: m.test_digit_sets(6000), "size"),
         case(m.test_digit_sets, "seed=-1", lambda: m.test_digit_sets(2, -1), "seed"),
+        case(m.test_digit_indices, "size=6000 (two sets of the 10,000)", lambda: m.test_digit_indices(6000), "size"),
+        case(m.test_digit_indices, "seed=1.5", lambda: m.test_digit_indices(2, 1.5), "seed"),
     ]
 
 
@@ -1029,6 +1042,9 @@ def reflow_cases(f: Fixtures) -> list[Case]:
         case(rf.reflow_sigmas, "u_shape=True", lambda: rf.reflow_sigmas(4, time_sampling="u-shaped", u_shape=True),
              "u_shape"),
         case(rf.reflow_loss, "model=None", lambda: loss(model=None), "model"),
+        case(rf.reflow_loss, "loss='huber' (pseudo-huber's short name)", lambda: loss(loss="huber"), "loss"),
+        case(rf.pseudo_huber, "residual as a list", lambda: rf.pseudo_huber([0.5, 1.0]), "residual"),
+        case(rf.pseudo_huber, "residual of one dimension", lambda: rf.pseudo_huber(torch.ones(4)), "residual"),
         case(rf.reflow_loss, "a state dict for the model", lambda: loss(model=f.tiny.state_dict()), "model"),
         case(rf.reflow_loss, "noise=None", lambda: loss(noise=None), "noise"),
         case(rf.reflow_loss, "images=None", lambda: loss(images=None), "images"),

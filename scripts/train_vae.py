@@ -25,10 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.checkpoints import OVERWRITE_FLAG, load_manifest, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
-from course_utils.latents import (VAE_WIDTHS, crop_to_28, decode, encode, latent_scaling_factor,  # noqa: E402
-                                  load_vae, make_vae, pad_to_32, psnr, vae_config, vae_loss)
-from course_utils.metrics import (evaluate_samples, load_classifier, mnist_fid, real_feature_sets,  # noqa: E402
-                                  test_digit_sets)
+from course_utils.latents import (VAE_WIDTHS, crop_to_28, latent_scaling_factor, load_vae, make_vae,  # noqa: E402
+                                  pad_to_32, psnr, reconstruction_floor, vae_config, vae_loss)
+from course_utils.metrics import load_classifier  # noqa: E402
 from course_utils.part_folders import COURSE_PIPELINE_DIR, save_part  # noqa: E402
 from course_utils.unet import count_parameters  # noqa: E402
 from reports import machine, reproduce_command  # noqa: E402
@@ -46,31 +45,19 @@ def channels_list(text: str) -> tuple[int, ...]:
     return widths
 
 
-def reconstruction_quality(vae, num_images: int = 1000, seed: int = 0) -> dict:
-    """MNIST FID of ``num_images`` test digits after a trip through ``vae`` (encode to the posterior mean,
-    decode), and the data floor, as ``compare_latent_pixel.py`` measures them: the reconstructed digits are
-    the floor's second set (``metrics.test_digit_sets``), so both FIDs compare the same real digits, before
-    and after the trip, with the same reference. No latent model decoded by this VAE is expected to score
-    better than the first."""
-    classifier = load_classifier()
-    reference, other = real_feature_sets(classifier, num_images, seed=seed)
-    _, other_digits = test_digit_sets(num_images, seed=seed)
-    reconstructed = evaluate_samples(classifier, decode(vae, encode(vae, other_digits)), reference)
-    return {"reconstruction_fid": round(reconstructed["fid"], 2),
-            "data_floor_fid": round(mnist_fid(reference, other), 2), "fid_images": num_images}
-
-
 @torch.no_grad()
-def vae_quality(vae, seed: int = 0) -> dict:
+def vae_quality(vae, seed: int = 0, fid_images: int = 1000) -> dict:
     """The manifest's quality record: PSNR of all 10,000 test digits reconstructed (on the 28x28 digit,
-    padding cropped), the latent std before scaling (1 / the stored scaling factor), and
-    :func:`reconstruction_quality`."""
-    test = pad_to_32(mnist_tensors("test")[0])
-    reconstructions = torch.cat([vae(chunk).sample for chunk in test.split(500)]).clamp(-1, 1)
-    test_psnr = psnr(crop_to_28(reconstructions), crop_to_28(test)).mean().item()
-    return {"test_psnr_db": round(test_psnr, 2), "num_test_images": len(test),
+    padding cropped), the latent std before scaling (1 / the stored scaling factor), and the reconstruction FID
+    of ``fid_images`` of them beside the data floor (``latents.reconstruction_floor``, as
+    ``compare_latent_pixel.py`` measures them)."""
+    test = mnist_tensors("test")[0]
+    reconstructions = crop_to_28(torch.cat([vae(chunk).sample for chunk in pad_to_32(test).split(500)]).clamp(-1, 1))
+    floors = reconstruction_floor(load_classifier(), test, reconstructions, fid_images, seed)
+    return {"test_psnr_db": round(psnr(reconstructions, test).mean().item(), 2), "num_test_images": len(test),
             "latent_std_before_scaling": round(1 / vae.config.scaling_factor, 4),
-            **reconstruction_quality(vae, seed=seed)}
+            "reconstruction_fid": round(floors["vae_floor_fid"], 2), "data_floor_fid": round(floors["data_floor_fid"], 2),
+            "fid_images": fid_images}
 
 
 def measure_shipped(args, argv) -> None:

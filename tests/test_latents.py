@@ -97,3 +97,22 @@ def test_channel_images_line_each_cell_up_with_its_4x4_block_of_the_padded_frame
     assert torch.all(pictures[0] == 0)  # an all-zero channel stays zero, not NaN
     with pytest.raises(ValueError, match="z"):
         latents.channel_images(torch.zeros(2, 4, 16, 16))
+
+
+def test_reconstruction_floor_reads_both_floors_on_the_same_digits():
+    """A perfect VAE's floor is the data floor; a blurring one's lies above it; both use the same two sets."""
+    from course_utils import metrics
+
+    classifier = metrics.load_classifier()
+    test_images = mnist_tensors("test")[0]
+    perfect = latents.reconstruction_floor(classifier, test_images, test_images.clone(), size=200, seed=3)
+    assert perfect["vae_floor_fid"] == perfect["data_floor_fid"] > 0
+    first, second = metrics.test_digit_indices(200, seed=3)
+    torch.testing.assert_close(perfect["reference"], metrics.classify(classifier, test_images[first])[0])
+    reference_digits, other_digits = metrics.test_digit_sets(200, seed=3)
+    assert torch.equal(other_digits, test_images[second]) and torch.equal(reference_digits, test_images[first])
+    blurred = torch.nn.functional.avg_pool2d(test_images, 3, stride=1, padding=1, count_include_pad=False)
+    worse = latents.reconstruction_floor(classifier, test_images, blurred, size=200, seed=3)
+    assert worse["data_floor_fid"] == perfect["data_floor_fid"] and worse["vae_floor_fid"] > perfect["vae_floor_fid"]
+    with pytest.raises(ValueError, match="reconstructions"):
+        latents.reconstruction_floor(classifier, test_images, test_images[:100], size=200)
