@@ -6,7 +6,9 @@ the DDPM with its best few-step samplers, at the same small numbers of network e
     python scripts/compare_few_step.py --num-samples 200 --nfe 1 2 --ddpm-samplers unipc
 
 For each NFE in --nfe (default 1 2 4 8): the flow model (data/flow_mnist) and the reflowed model (data/reflow_mnist)
-with Euler steps on uniform sigmas, and the DDPM (data/ddpm_mnist) with each of --ddpm-samplers (default UniPC and
+with Euler steps on uniform sigmas, and with --student its one-step student (``train_reflow.py --time-sampling
+one-step``); with --shift S > 1 also the reflowed model and the student on Stable Diffusion 3's shifted grid
+(``flow.flow_sigmas(n, S)``: at 2 steps the middle level S / (1 + S), e.g. 0.9 for S = 9), and the DDPM (data/ddpm_mnist) with each of --ddpm-samplers (default UniPC and
 DPM-Solver++, the best of notebook 04 at 10 and 20 steps; x0-hat clipped, trailing timesteps). Then the flow model
 at --reference-nfe (default 20) with Euler, with Heun at the nearest odd NFE at or below it and with the stochastic
 ancestral sampler (``flow.ancestral_step``): the flow model's best at the budget the acceptance criterion compares
@@ -43,7 +45,7 @@ from course_utils.samplers import (SAMPLERS, make_scheduler,  # noqa: E402
                                    sample_with_scheduler)
 from reports import (commands_text, measure_samples, measured_runs, parse_with_outputs, publish,  # noqa: E402
                      relative, reproduce_command)
-from resumable import exported_file_problem, integer_in  # noqa: E402
+from resumable import exported_file_problem, in_range, integer_in  # noqa: E402
 
 KEY, HEADING = "few-step", "Few-step generation: reflow against the flow model and the DDPM"
 FEW_STEP_SAMPLERS = tuple(name for name in SAMPLERS if name not in ("ddpm", "euler_karras", "heun_karras"))
@@ -63,14 +65,23 @@ def parse_args(argv=None):
     parser.add_argument("--flow", type=Path, default=DATA_DIR / "flow_mnist.safetensors")
     parser.add_argument("--reflow", type=Path, default=DATA_DIR / "reflow_mnist.safetensors")
     parser.add_argument("--ddpm", type=Path, default=DATA_DIR / "ddpm_mnist.safetensors")
+    parser.add_argument("--student", type=str, default="none",
+                        help="a one-step student of the reflowed model (default none: no student rows)")
+    parser.add_argument("--shift", type=in_range(1, 100), default=1.0,
+                        help="also sample the reflowed model (and the student) on sigmas shifted by S "
+                             "(default 1: uniform only)")
     parser.add_argument("--straightness-samples", type=integer_in(1, 100_000), default=256)
     parser.add_argument("--straightness-steps", type=integer_in(2, 1000), default=20)
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
     parser.add_argument("--seed", type=integer_in(0, 2**32 - 1), default=0)
     args = parse_with_outputs(parser, argv, "few_step", fresh=True)
+    args.student = None if args.student.lower() == "none" else Path(args.student)
     inputs = {"--flow": (args.flow, "train_ddpm.py --objective flow"),
-              "--reflow": (args.reflow, "train_reflow.py"), "--ddpm": (args.ddpm, "train_ddpm.py")}
+              "--reflow": (args.reflow, "train_reflow.py"), "--ddpm": (args.ddpm, "train_ddpm.py"),
+              "--student": (args.student, "train_reflow.py --time-sampling one-step")}
+    if args.student is None:
+        del inputs["--student"]
     if not args.ddpm_samplers:
         del inputs["--ddpm"]
     for option, (path, script) in inputs.items():
@@ -82,8 +93,12 @@ def parse_args(argv=None):
 
 
 def planned_runs(args) -> list[tuple[str, int]]:
+    few_step = ("reflow", *(("student",) if args.student else ()))
+    samplers = ("euler", *(("euler-shifted",) if args.shift > 1 else ()))
     runs = [(method, nfe) for nfe in sorted(set(args.nfe))
-            for method in ("flow euler", "reflow euler", *(f"ddpm {name}" for name in args.ddpm_samplers))]
+            for method in ("flow euler", *(f"{kind} {sampler}" for kind in few_step for sampler in samplers
+                                           if not (nfe == 1 and sampler == "euler-shifted")),  # one step: no grid
+                           *(f"ddpm {name}" for name in args.ddpm_samplers))]
     if args.reference_nfe:
         runs.append(("flow euler", args.reference_nfe))
         heun = args.reference_nfe if args.reference_nfe % 2 else args.reference_nfe - 1
@@ -93,12 +108,17 @@ def planned_runs(args) -> list[tuple[str, int]]:
     return list(dict.fromkeys(runs))
 
 
-def sample(method: str, nfe: int, models: dict, count: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
-    """``count`` digits in [-1, 1] from ``method`` at ``nfe`` network evaluations, and the NFE spent."""
+def sample(method: str, nfe: int, models: dict, shift: float, count: int,
+           generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """``count`` digits in [-1, 1] from ``method`` at ``nfe`` network evaluations, and the NFE spent
+    ("... euler-shifted": Euler on the sigmas shifted by ``shift``)."""
     kind, sampler = method.split(" ", 1)
-    if kind in ("flow", "reflow"):
+    if kind in ("flow", "reflow", "student"):
+        grid_shift = shift if sampler == "euler-shifted" else 1.0
+        sampler = sampler.removesuffix("-shifted")
         steps = steps_for_evaluations(nfe, sampler)
-        images = sample_flow(models[kind], count, steps, generator, sampler=sampler, progress=False)
+        images = sample_flow(models[kind], count, steps, generator, sampler=sampler, shift=grid_shift,
+                             progress=False)
         return images.clamp(-1, 1), number_of_evaluations(steps, sampler)
     ddpm, prediction_type = models["ddpm"]
     scheduler = make_scheduler(sampler, prediction_type=prediction_type)
@@ -124,12 +144,13 @@ def warm_up(models: dict, args) -> None:
     for name in args.ddpm_samplers:
         make_scheduler(name, prediction_type=models["ddpm"][1])
     with torch.no_grad():
-        for model in (models["flow"], models["reflow"], *((models["ddpm"][0],) if "ddpm" in models else ())):
+        for model in (models["flow"], models["reflow"], *((models["student"],) if "student" in models else ()),
+                      *((models["ddpm"][0],) if "ddpm" in models else ())):
             model(torch.zeros(min(args.batch_size, args.num_samples), 1, 28, 28), torch.full((1,), 500.0))
 
 
 def measure(method: str, nfe: int, models: dict, classifier, reference, args) -> dict:
-    draw = partial(sample, method, nfe, models)
+    draw = partial(sample, method, nfe, models, args.shift)
     return {"method": method, **measure_samples(draw, classifier, reference, args.num_samples, args.batch_size,
                                                 args.seed)}
 
@@ -170,20 +191,23 @@ def costs(reflow_manifest: dict) -> dict:
 
 
 def acceptance(table: dict) -> dict:
-    """Issue 34's criteria on this table: the reflowed model at 2 NFE within twice the flow model's best FID at
-    <= 20 NFE, and its 1-NFE samples mostly digits (confident share >= 0.8)."""
+    """Issue 34's criteria on this table: the reflowed model (or its one-step student, which is trained from it)
+    at 2 NFE within twice the flow model's best FID at <= 20 NFE, and its 1-NFE samples mostly digits (confident
+    share >= 0.8). The best 2-NFE run and the best 1-NFE run of the reflowed family are reported, by method."""
     runs = table["runs"].values()
     flow_best = min((run["mnist_fid"] for run in runs if run["method"].startswith("flow")
                      and run["nfe"] <= ACCEPTANCE["budget"]), default=None)
-    reflow_two = next((run for run in runs if run["method"] == "reflow euler" and run["nfe"] == ACCEPTANCE["reflow_nfe"]), None)
-    reflow_one = next((run for run in runs if run["method"] == "reflow euler" and run["nfe"] == 1), None)
+    family = [run for run in runs if run["method"].split(" ")[0] in ("reflow", "student")]
+    two = min((run for run in family if run["nfe"] == ACCEPTANCE["reflow_nfe"]), key=lambda r: r["mnist_fid"],
+              default=None)
+    one = max((run for run in family if run["nfe"] == 1), key=lambda r: r["confident_share"], default=None)
     result = {"flow_best_fid_within_budget": flow_best, **ACCEPTANCE}
-    if flow_best is not None and reflow_two is not None:
-        result["reflow_2nfe_fid"] = reflow_two["mnist_fid"]
-        result["fid_met"] = reflow_two["mnist_fid"] <= ACCEPTANCE["fid_factor"] * flow_best
-    if reflow_one is not None:
-        result["reflow_1nfe_confident_share"] = reflow_one["confident_share"]
-        result["one_step_met"] = reflow_one["confident_share"] >= ACCEPTANCE["one_step_confident_share"]
+    if flow_best is not None and two is not None:
+        result.update(reflow_2nfe_fid=two["mnist_fid"], reflow_2nfe_method=two["method"],
+                      fid_met=two["mnist_fid"] <= ACCEPTANCE["fid_factor"] * flow_best)
+    if one is not None:
+        result.update(reflow_1nfe_confident_share=one["confident_share"], reflow_1nfe_method=one["method"],
+                      one_step_met=one["confident_share"] >= ACCEPTANCE["one_step_confident_share"])
     return result
 
 
@@ -192,7 +216,8 @@ def break_even(table: dict) -> dict | None:
     instead of with the flow model's Euler sampler at the reference budget, at this run's ms per image."""
     runs, cost = table["runs"], table.get("costs", {})
     reference = table["settings"]["reference_nfe"]
-    flow_run, reflow_run = runs.get(f"flow euler/{reference}"), runs.get("reflow euler/2")
+    best_two = table.get("acceptance", {}).get("reflow_2nfe_method", "reflow euler")
+    flow_run, reflow_run = runs.get(f"flow euler/{reference}"), runs.get(f"{best_two}/2")
     if not (flow_run and reflow_run and cost.get("pair_minutes") is not None and cost.get("training_minutes") is not None):
         return None
     saved_ms = flow_run["ms_per_image"] - reflow_run["ms_per_image"]
@@ -203,6 +228,9 @@ def break_even(table: dict) -> dict | None:
 
 METHOD_NAMES = {"flow euler": ("flow", "Euler"), "flow heun": ("flow", "Heun"),
                 "flow ancestral": ("flow", "ancestral (stochastic)"), "reflow euler": ("reflow", "Euler"),
+                "reflow euler-shifted": ("reflow", "Euler, shifted sigmas"),
+                "student euler": ("one-step student", "Euler"),
+                "student euler-shifted": ("one-step student", "Euler, shifted sigmas"),
                 "ddpm unipc": ("DDPM", "UniPC"), "ddpm dpm_solver++": ("DDPM", "DPM-Solver++ (2M)"),
                 "ddpm ddim": ("DDPM", "DDIM")}
 
@@ -244,15 +272,25 @@ def markdown_table(table: dict) -> str:
             lines[-1] += (f" Sampling at 2 NFE instead of the flow model's {settings['reference_nfe']} Euler steps saves "
                           f"{even['saved_ms_per_image']:.1f} ms per image here, so those {even['cost_minutes']} min are "
                           f"repaid after about {even['images']:,} images.")
+    student = table.get("student_costs")
+    if student and settings.get("student_file"):
+        lines += ["", f"**The one-step student** (`{settings['student_file']}`, SHA-256 "
+                      f"`{settings['student_sha256'][:12]}...`) continues the reflowed model with sigma = 1 only: "
+                      f"training {steps_text(student['training_steps'])} steps in all, {student['training_minutes']} "
+                      f"min on {student['training_threads']} thread(s), on the same pairs."]
+    if settings.get("shift", 1) > 1:
+        lines += ["", f"*Shifted sigmas*: Stable Diffusion 3's grid sigma' = s sigma / (1 + (s - 1) sigma) with "
+                      f"s = {settings['shift']:g} (at 2 NFE the middle level {settings['shift'] / (1 + settings['shift']):.2f})."]
     check = table.get("acceptance", {})
     if "fid_met" in check or "one_step_met" in check:
         parts = []
         if "fid_met" in check:
-            parts.append(f"reflow at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice the flow model's best at "
+            parts.append(f"{check['reflow_2nfe_method']} at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice "
+                         f"the flow model's best at "
                          f"<= {check['budget']} NFE ({check['flow_best_fid_within_budget']:.2f}): "
                          f"{'met' if check['fid_met'] else 'not met'}")
         if "one_step_met" in check:
-            parts.append(f"reflow at 1 NFE confident share {check['reflow_1nfe_confident_share']:.3f} "
+            parts.append(f"{check['reflow_1nfe_method']} at 1 NFE confident share {check['reflow_1nfe_confident_share']:.3f} "
                          f"(>= {check['one_step_confident_share']:g}): "
                          f"{'met' if check['one_step_met'] else 'not met'}")
         lines += ["", "**The course's target** (issue 34): " + "; ".join(parts) + "."]
@@ -273,23 +311,29 @@ def main(argv=None) -> int:
     flow, flow_manifest = load_flow_file(args.flow)
     reflow, reflow_manifest = load_flow_file(args.reflow)
     models = {"flow": flow, "reflow": reflow}
+    if args.student:
+        models["student"], student_manifest = load_flow_file(args.student)
     settings = {"num_samples": args.num_samples, "seed": args.seed, "batch_size": args.batch_size,
                 "threads": args.threads, "reference_nfe": args.reference_nfe,
                 "flow_file": relative(args.flow), "flow_sha256": flow_manifest["sha256"],
-                "reflow_file": relative(args.reflow), "reflow_sha256": reflow_manifest["sha256"],
+                "reflow_file": relative(args.reflow), "reflow_sha256": reflow_manifest["sha256"], "shift": args.shift,
+                **({"student_file": relative(args.student), "student_sha256": student_manifest["sha256"]}
+                   if args.student else {}),
                 "machine": platform.processor() or platform.machine(),
                 "command": reproduce_command("compare_few_step.py", argv)}
     if args.ddpm_samplers:
         ddpm, _, ddpm_manifest = load_ddpm(args.ddpm.stem, args.ddpm.parent)
         models["ddpm"] = (ddpm, ddpm_manifest["config"]["prediction_type"])
         settings.update(ddpm_file=relative(args.ddpm), ddpm_sha256=ddpm_manifest["sha256"])
-    same = ("num_samples", "seed", "batch_size", "flow_sha256", "reflow_sha256",
-            *(("ddpm_sha256",) if args.ddpm_samplers else ()))
+    same = ("num_samples", "seed", "batch_size", "flow_sha256", "reflow_sha256", "shift",
+            *(("ddpm_sha256",) if args.ddpm_samplers else ()), *(("student_sha256",) if args.student else ()))
     table = {"settings": settings, "runs": measured_runs(args.json, settings, same, args.fresh)}
     classifier = load_classifier()
     reference, other = real_feature_sets(classifier, args.num_samples, seed=args.seed)
     table["data_floor_fid"] = round(mnist_fid(reference, other), 3)
     table["costs"] = costs(reflow_manifest)
+    if args.student:
+        table["student_costs"] = costs(student_manifest)
     warm_up(models, args)
     for method, nfe in planned_runs(args):
         if f"{method}/{nfe}" in table["runs"]:

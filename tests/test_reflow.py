@@ -509,6 +509,37 @@ def test_compare_few_step_measures_every_model_and_keeps_the_readme(tmp_path, ti
     assert reports.README.read_text(encoding="utf-8") == readme
 
 
+def test_compare_few_step_adds_a_student_and_shifted_grids_and_judges_the_family(tmp_path, tiny_models,
+                                                                                  torch_threads):
+    """--student adds the one-step student's rows, --shift the shifted-grid rows of both; the acceptance check
+    takes the best 2-NFE and 1-NFE runs of the reflowed family and names them."""
+    pairs = make_pairs(tmp_path / "pairs", tiny_models, "--num-pairs", "4")
+    common = ["--pairs", str(pairs), "--steps", "2", "--batch-size", "4", "--warmup", "1", "--threads", "1"]
+    reflowed, student = tmp_path / "reflow.safetensors", tmp_path / "student.safetensors"
+    train_reflow.main([*common, "--init-from", str(tiny_models / "flow.safetensors"), "--run-dir",
+                       str(tmp_path / "r"), "--out", str(reflowed)])
+    train_reflow.main([*common, "--init-from", str(reflowed), "--time-sampling", "one-step", "--loss", "pseudo-huber",
+                       "--run-dir", str(tmp_path / "s"), "--out", str(student)])
+    json_path = tmp_path / "t.json"
+    compare_few_step.main(["--flow", str(tiny_models / "flow.safetensors"), "--reflow", str(reflowed), "--student",
+                           str(student), "--shift", "9", "--ddpm-samplers", "--num-samples", "6", "--nfe", "1", "2",
+                           "--reference-nfe", "0", "--straightness-samples", "3", "--straightness-steps", "3",
+                           "--threads", "1", "--json", str(json_path), "--markdown", str(tmp_path / "t.md")])
+    table = json.loads(json_path.read_text())
+    family = {key: run for key, run in table["runs"].items() if key.split(" ")[0] in ("reflow", "student")}
+    assert sorted(family) == sorted(f"{kind} {grid}" for kind in ("reflow", "student")
+                                    for grid in ("euler/1", "euler/2", "euler-shifted/2"))  # one step has no grid
+    check = table["acceptance"]
+    best_two = min((run for run in family.values() if run["nfe"] == 2), key=lambda run: run["mnist_fid"])
+    assert (check["reflow_2nfe_method"], check["reflow_2nfe_fid"]) == (best_two["method"], best_two["mnist_fid"])
+    assert table["student_costs"]["training_steps"] == [2, 2]  # the reflow run, then the student's
+    assert json.loads(student.with_suffix(".json").read_text())["loss"] == "pseudo-huber"
+    text = (tmp_path / "t.md").read_text()
+    assert "| one-step student | Euler, shifted sigmas | 2 |" in text and "middle level 0.90" in text
+    # a 2-step shifted grid puts its middle level at s / (1 + s)
+    assert flow.flow_sigmas(2, 9.0)[1].item() == pytest.approx(0.9)
+
+
 def test_the_cost_of_reflow_counts_every_stage_back_to_the_flow_model():
     flow_record = {"file": "data/flow_mnist.safetensors", "steps": 20500, "wall_time_minutes": 300.0}
     constant = {"coupling": "reflow", "steps": 8000, "wall_time_minutes": 80.0, "init_from": flow_record}
