@@ -285,12 +285,12 @@ def markdown_table(table: dict) -> str:
     if "fid_met" in check or "one_step_met" in check:
         parts = []
         if "fid_met" in check:
-            parts.append(f"{check['reflow_2nfe_method']} at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice "
+            parts.append(f"{check.get('reflow_2nfe_method', 'reflow euler')} at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice "
                          f"the flow model's best at "
                          f"<= {check['budget']} NFE ({check['flow_best_fid_within_budget']:.2f}): "
                          f"{'met' if check['fid_met'] else 'not met'}")
         if "one_step_met" in check:
-            parts.append(f"{check['reflow_1nfe_method']} at 1 NFE confident share {check['reflow_1nfe_confident_share']:.3f} "
+            parts.append(f"{check.get('reflow_1nfe_method', 'reflow euler')} at 1 NFE confident share {check['reflow_1nfe_confident_share']:.3f} "
                          f"(>= {check['one_step_confident_share']:g}): "
                          f"{'met' if check['one_step_met'] else 'not met'}")
         lines += ["", "**The course's target** (issue 34): " + "; ".join(parts) + "."]

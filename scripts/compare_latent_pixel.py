@@ -86,7 +86,7 @@ def markdown_table(result: dict) -> str:
                      f"{row['ms_per_image']:.1f} ms | {row['mnist_fid']:.2f} | {row['confident_share']:.3f} |")
     lines += [
         f"| real test digits (data floor) | | | | {result['data_floor_fid']:.2f} | {result['real_confident_share']:.3f} |",
-        f"| VAE reconstructions of them (latent floor) | | | | {result['vae_floor_fid']:.2f} | "
+        f"| VAE reconstructions of them (VAE floor) | | | | {result['vae_floor_fid']:.2f} | "
         f"{result['vae_confident_share']:.3f} |",
         "",
         f"Latent sampling is **{result['speedup']:.1f}x faster** per image; its FID is "
