@@ -390,3 +390,20 @@ def test_train_text2image_continues_an_exported_model(tmp_path, monkeypatch, cap
         train_text2image.parse_args(["--init-from", str(tmp_path), "--pipeline-dir", str(tmp_path / "p"),
                                      "--manifest", str(tmp_path / "m.json")])
     assert "--init-from" in capsys.readouterr().err
+
+
+def test_study_live_run_trains_each_recipe_for_its_seconds_and_reads_its_samples(tmp_path, torch_threads):
+    import study_live_run
+
+    json_path, markdown_path = tmp_path / "t.json", tmp_path / "t.md"
+    study_live_run.main(["--seconds", "0.5", "--recipes", "narrow UNet", "narrow UNet, flow", "--num-samples", "8",
+                         "--sampling-steps", "2", "--threads", "1", "--json", str(json_path),
+                         "--markdown", str(markdown_path)])
+    rows = json.loads(json_path.read_text())["recipes"]
+    assert sorted(rows) == ["narrow UNet", "narrow UNet, flow"]
+    for row in rows.values():
+        assert row["steps"] >= 1 and row["images"] == row["steps"] * row["batch_size"]
+        assert 0 <= row["confident_share"] <= 1 and row["channels"] == [16, 32, 64]
+    assert "| narrow UNet, flow | 16/32/64 | flow |" in markdown_path.read_text()
+    with pytest.raises(SystemExit):
+        study_live_run.parse_args(["--recipes", "wide UNet"])
