@@ -214,9 +214,10 @@ def acceptance(table: dict) -> dict:
 def break_even(table: dict) -> dict | None:
     """Images after which reflow's cost (pair sampling plus training, wall time) is repaid by sampling at 2 NFE
     instead of with the flow model's Euler sampler at the reference budget, at this run's ms per image."""
-    runs, cost = table["runs"], table.get("costs", {})
-    reference = table["settings"]["reference_nfe"]
+    runs, reference = table["runs"], table["settings"]["reference_nfe"]
     best_two = table.get("acceptance", {}).get("reflow_2nfe_method", "reflow euler")
+    # the student's cost includes the reflowed model's (its lineage); the reflowed model's alone otherwise
+    cost = table.get("student_costs" if best_two.startswith("student") else "costs", {})
     flow_run, reflow_run = runs.get(f"flow euler/{reference}"), runs.get(f"{best_two}/2")
     if not (flow_run and reflow_run and cost.get("pair_minutes") is not None and cost.get("training_minutes") is not None):
         return None
@@ -267,17 +268,19 @@ def markdown_table(table: dict) -> str:
                       f"{cost['pair_minutes']} min on {threads_text(cost['pair_threads'])} thread(s); training "
                       f"{steps_text(cost['training_steps'])} steps of {cost['batch_size']} pairs ({cost['time_sampling']} "
                       f"noise levels), {cost['training_minutes']} min on {cost['training_threads']} thread(s)."]
-        even = table.get("break_even")
-        if even and even.get("images"):
-            lines[-1] += (f" Sampling at 2 NFE instead of the flow model's {settings['reference_nfe']} Euler steps saves "
-                          f"{even['saved_ms_per_image']:.1f} ms per image here, so those {even['cost_minutes']} min are "
-                          f"repaid after about {even['images']:,} images.")
     student = table.get("student_costs")
     if student and settings.get("student_file"):
         lines += ["", f"**The one-step student** (`{settings['student_file']}`, SHA-256 "
                       f"`{settings['student_sha256'][:12]}...`) continues the reflowed model with sigma = 1 only: "
                       f"training {steps_text(student['training_steps'])} steps in all, {student['training_minutes']} "
                       f"min on {student['training_threads']} thread(s), on the same pairs."]
+    even = table.get("break_even")
+    if even and even.get("images"):
+        best = table.get("acceptance", {}).get("reflow_2nfe_method", "reflow euler")
+        lines += ["", f"**Break-even**: sampling with {best} at 2 NFE instead of the flow model's "
+                      f"{settings['reference_nfe']} Euler steps saves {even['saved_ms_per_image']:.1f} ms per image here, "
+                      f"so the {even['cost_minutes']} min of pairs and training behind it are repaid after about "
+                      f"{even['images']:,} images."]
     if settings.get("shift", 1) > 1:
         lines += ["", f"*Shifted sigmas*: Stable Diffusion 3's grid sigma' = s sigma / (1 + (s - 1) sigma) with "
                       f"s = {settings['shift']:g} (at 2 NFE the middle level {settings['shift'] / (1 + settings['shift']):.2f})."]

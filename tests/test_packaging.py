@@ -211,10 +211,12 @@ def test_licenses_are_declared():
     assert "CC BY-SA 3.0" in readme and "CC BY-SA 3.0" in (REPO_ROOT / "data" / "README.md").read_text()
 
 
-TREE_LIMIT_BYTES = 50_000_000  # a clone stays small, and the GPU runner's 64 MiB upload limit keeps its margin
+# A clone stays small, and the GPU runner's 64 MiB (67 MB) upload limit keeps its margin. 50 MB until notebook 10's
+# one-step student (2.9 MB) was shipped; weights kept for later sessions live in history only.
+TREE_LIMIT_BYTES = 53_000_000
 
 
-def test_tracked_tree_stays_under_50_mb():
+def test_tracked_tree_stays_under_53_mb():
     if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout.split(b"\0")
@@ -222,7 +224,7 @@ def test_tracked_tree_stays_under_50_mb():
              if name and (REPO_ROOT / name.decode()).is_file()}
     largest = sorted(sizes, key=sizes.get, reverse=True)[:3]
     assert sum(sizes.values()) <= TREE_LIMIT_BYTES, \
-        f"tracked files total {sum(sizes.values()) / 1e6:.1f} MB (limit 50 MB); largest: {largest}"
+        f"tracked files total {sum(sizes.values()) / 1e6:.1f} MB (limit {TREE_LIMIT_BYTES / 1e6:.0f} MB); largest: {largest}"
 
 
 def test_the_package_docstring_names_every_module():
