@@ -296,7 +296,7 @@ def markdown_table(table: dict) -> str:
             parts.append(f"{check.get('reflow_1nfe_method', 'reflow euler')} at 1 NFE confident share {check['reflow_1nfe_confident_share']:.3f} "
                          f"(>= {check['one_step_confident_share']:g}): "
                          f"{'met' if check['one_step_met'] else 'not met'}")
-        lines += ["", "**The course's target** (issue 34): " + "; ".join(parts) + "."]
+        lines += ["", "**The course's target**: " + "; ".join(parts) + "."]
     lines += ["", f"Wall time on {settings['threads']} CPU thread(s) of {settings['machine']}, batches of "
                   f"{settings['batch_size']}; it depends on the machine and its load (NFE does not).", ""]
     return "\n".join(lines)
