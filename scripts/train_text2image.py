@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.captions import ATTRIBUTES, attribute_levels, caption, class_terciles, measure_attributes  # noqa: E402
-from course_utils.checkpoints import OVERWRITE_FLAG, shipped_output_problem, write_json  # noqa: E402
+from course_utils.checkpoints import OVERWRITE_FLAG, images_seen, shipped_output_problem, write_json  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors  # noqa: E402
 from course_utils.ddpm import EMA, PREDICTION_TYPES, training_target  # noqa: E402
 from course_utils.guidance import (conditional_unet_config, drop_prompts, load_text2image,  # noqa: E402
@@ -165,7 +165,7 @@ def main(argv=None):
         files |= save_part(part, name, args.pipeline_dir)
     earlier = {} if init is None else {  # counts add up over the stages, as in scripts/train_ddpm.py
         "folder": str(args.init_from), "files": init["files"], "command": init["command"], "steps": init["steps"],
-        "images_seen": init["images_seen"], "wall_time_minutes": init.get("wall_time_minutes", 0),
+        "images_seen": images_seen(init), "wall_time_minutes": init.get("wall_time_minutes", 0),
         **({"continued_from": init["continued_from"]} if "continued_from" in init else {})}
     write_json(args.manifest, {
         "files": files, "command": reproduce_command("train_text2image.py", argv),

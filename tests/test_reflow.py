@@ -541,9 +541,11 @@ def test_compare_few_step_adds_a_student_and_shifted_grids_and_judges_the_family
 
 
 def test_the_cost_of_reflow_counts_every_stage_back_to_the_flow_model():
-    flow_record = {"file": "data/flow_mnist.safetensors", "steps": 20500, "wall_time_minutes": 300.0}
-    constant = {"coupling": "reflow", "steps": 8000, "wall_time_minutes": 80.0, "init_from": flow_record}
-    shipped = {"steps": 2000, "wall_time_minutes": 12.5, "batch_size": 64, "init_from": constant,
+    flow_record = {"file": "data/flow_mnist.safetensors", "steps": 20500, "wall_time_minutes": 300.0,
+                   "command": "flow"}
+    constant = {"coupling": "reflow", "steps": 8000, "wall_time_minutes": 80.0, "init_from": flow_record,
+                "command": "reflow"}
+    shipped = {"steps": 2000, "wall_time_minutes": 12.5, "batch_size": 64, "init_from": constant, "command": "cool",
                "pairs": {"num_pairs": 10, "seconds": 60.0}}
     assert compare_few_step.training_stages(shipped) == [constant, shipped]  # the flow model is not a stage
     cost = compare_few_step.costs(shipped)

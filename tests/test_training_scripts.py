@@ -367,20 +367,23 @@ def test_train_text2image_continues_an_exported_model(tmp_path, monkeypatch, cap
     one step, so its weights barely move) and records the stage it continued; a folder without a model is refused."""
     import train_text2image
 
-    from course_utils.checkpoints import training_commands
+    from course_utils.checkpoints import images_seen, training_commands
     from course_utils.data import DATA_DIR, mnist_tensors
 
     images, labels = mnist_tensors("train")
     monkeypatch.setattr(train_text2image, "mnist_tensors", lambda split: (images[:300], labels[:300]))
     shipped = DATA_DIR / "course_pipeline"
     out = tmp_path / "pipeline"
-    train_text2image.main(["--init-from", str(shipped), "--steps", "1", "--batch-size", "4", "--warmup", "1",
+    from course_utils.guidance import text2image_prediction_type
+
+    target = ["--prediction-type", text2image_prediction_type()]  # a continuation keeps the shipped model's target
+    train_text2image.main(["--init-from", str(shipped), *target, "--steps", "1", "--batch-size", "4", "--warmup", "1",
                            "--threads", "1", "--run-dir", str(tmp_path / "run"), "--pipeline-dir", str(out),
                            "--manifest", str(tmp_path / "text2image_mnist.json")])
     record = json.loads((tmp_path / "text2image_mnist.json").read_text())
     before = json.loads((DATA_DIR / "text2image_mnist.json").read_text())
     assert record["continued_from"]["files"] == before["files"]
-    assert record["images_seen"] == before["images_seen"] + 4 and record["steps"] == before["steps"] + 1
+    assert record["images_seen"] == images_seen(before) + 4 and record["steps"] == before["steps"] + 1
     assert training_commands(record) == [before["command"], record["command"]]
     weights = "unet/diffusion_pytorch_model.safetensors"
     start, continued = load_file(shipped / weights), load_file(out / weights)
