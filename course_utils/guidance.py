@@ -57,6 +57,22 @@ def text2image_prediction_type() -> str:
     return load_manifest(DATA_DIR / "text2image_mnist.json")["config"].get("prediction_type", "epsilon")
 
 
+def default_guidance_scale() -> float:
+    """The guidance scale w the course samples the shipped text-to-image model with: the one chosen by
+    measurement (``scripts/evaluate_text2image.py --default-scale``, stored in data/text2image_mnist.json's
+    quality settings), the smallest w of a sweep on another seed whose adherence reached 0.98."""
+    from .checkpoints import load_manifest
+    from .data import DATA_DIR
+
+    manifest_path = DATA_DIR / "text2image_mnist.json"
+    quality = load_manifest(manifest_path).get("quality")  # a note ("measure with: ...") until measured
+    settings = quality.get("settings", {}) if isinstance(quality, dict) else {}
+    if "default_scale" not in settings:
+        raise ValueError(f"{manifest_path} has no measured default guidance scale (quality.settings.default_scale); "
+                         "measure it with `python scripts/evaluate_text2image.py --write-manifest`")
+    return float(settings["default_scale"])
+
+
 def latent_scheduler(name: str = "ddpm", prediction_type: str | None = None, **overrides):
     """The sampler of the course's text-to-image model and pipeline: a ``diffusers`` scheduler from
     ``samplers.make_scheduler`` (cosine schedule), without clipping and with Stable Diffusion's "leading"

@@ -41,6 +41,7 @@ from course_utils.captions import NUMBER_WORDS  # noqa: E402
 from course_utils.checkpoints import write_json  # noqa: E402
 from course_utils.control import chamfer_distance, pad_control, skeleton_iou, skeletonize  # noqa: E402
 from course_utils.data import DATA_DIR, mnist_tensors, sha256_of  # noqa: E402
+from course_utils.guidance import default_guidance_scale  # noqa: E402
 from course_utils.metrics import classify, load_classifier  # noqa: E402
 from course_utils.part_folders import COURSE_CONTROLNET_DIR  # noqa: E402
 from course_utils.pipeline import build_controlnet_pipeline, pipeline_images_to_digits  # noqa: E402
@@ -56,7 +57,8 @@ def parse_args(argv=None):
                         help="controls per digit class (1 to 500, default 100)")
     parser.add_argument("--scales", nargs="+", type=in_range(0, 100), default=[0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
     parser.add_argument("--disagree-scales", nargs="*", type=in_range(0, 100), default=[1.0, 2.0])
-    parser.add_argument("--guidance-scale", type=in_range(0, 100), default=4.0, help="classifier-free guidance (default 4)")
+    parser.add_argument("--guidance-scale", type=in_range(0, 100), default=None,
+                        help="classifier-free guidance (default: the text-to-image model's, guidance.default_guidance_scale)")
     parser.add_argument("--steps", type=integer_in(1, 1000), default=25, help="denoising steps (default 25)")
     parser.add_argument("--threads", type=integer_in(1, 256), default=2)
     parser.add_argument("--batch-size", type=integer_in(1, 100_000), default=250)
@@ -67,6 +69,8 @@ def parse_args(argv=None):
         parser.error(f"--per-digit must be in [1, 500], got {args.per_digit}")
     if any(not 0.0 <= s <= 5.0 for s in args.scales + args.disagree_scales):
         parser.error("--scales and --disagree-scales must be in [0, 5]")
+    if args.guidance_scale is None:
+        args.guidance_scale = default_guidance_scale()
     if not 1 <= args.steps <= 1000 or not 0.0 <= args.guidance_scale <= 50.0 or args.threads < 1 or args.batch_size < 1:
         parser.error("--steps must be in [1, 1000], --guidance-scale in [0, 50], --threads and --batch-size positive")
     return args

@@ -159,3 +159,27 @@ def test_latent_scheduler_takes_the_shipped_models_target_unless_told():
     assert guidance.latent_scheduler().config.prediction_type == shipped
     other = "epsilon" if shipped == "v_prediction" else "v_prediction"
     assert guidance.latent_scheduler("ddim", prediction_type=other).config.prediction_type == other
+
+
+def test_notebooks_sample_at_the_measured_default_guidance_scale():
+    """06, 07 and 09 sample the shipped model at the scale evaluate_text2image.py chose and measured."""
+    from pathlib import Path
+    import re
+
+    default = guidance.default_guidance_scale()
+    sources = Path(__file__).resolve().parent.parent / "notebook_sources"
+    for name in ("06_text_conditioning.md", "07_stable_diffusion.md", "09_controlnet.md"):
+        found = re.search(r"^GUIDANCE_SCALE = ([\d.]+)", (sources / name).read_text(), re.MULTILINE)
+        assert found, f"{name} has no GUIDANCE_SCALE parameter"
+        assert float(found.group(1)) == default, f"{name}: GUIDANCE_SCALE {found.group(1)}, measured default {default}"
+
+
+def test_default_guidance_scale_without_a_measurement_says_how_to_measure(tmp_path, monkeypatch):
+    import json
+
+    from course_utils import data
+
+    (tmp_path / "text2image_mnist.json").write_text(json.dumps({"quality": "measure with: ..."}))
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    with pytest.raises(ValueError, match="evaluate_text2image.py --write-manifest"):
+        guidance.default_guidance_scale()

@@ -38,11 +38,14 @@ def test_image_grid_clamps_out_of_range():
     np.testing.assert_array_equal(grid, [[0.0, 1.0]])
 
 
-def test_show_trajectory_one_panel_per_frame():
+def test_show_trajectory_one_column_per_frame_one_row_per_image():
     frames = [(t, torch.rand(4, 1, 8, 8) * 2 - 1) for t in (999, 500, 0)]
-    fig = viz.show_trajectory(frames, num_images=4)
-    assert len(fig.axes) == 3
-    assert [ax.get_title() for ax in fig.axes] == ["t=999", "t=500", "t=0"]
+    fig = viz.show_trajectory(frames, num_images=3)
+    (ax,) = fig.axes
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["t=999", "t=500", "t=0"]
+    grid = ax.get_images()[0].get_array()
+    assert grid.shape == (3 * 9 + 1, 3 * 9 + 1)  # 3 images (rows) x 3 frames (columns), 8 px + 1 px pad
+    np.testing.assert_array_equal(grid[10:18, 19:27], viz.image_grid(frames[2][1][1:2], 1, pad=0))
     plt.close(fig)
 
 
