@@ -12,8 +12,13 @@ For every course notebook (the instructor version in notebooks/, with solutions 
   hidden tests pass with the solution, and that the test cell (visible and hidden tests) fails when the
   solution region is replaced by a wrong answer, so the tests can fail.
 
-Notebooks 03 and later train and sample for minutes with their defaults; they are executed with the
-small parameters in ``CHEAP_PARAMETERS`` (only those the notebook's parameters cell defines).
+Notebooks 03 and later train and sample for minutes with their defaults; they are executed with small
+parameters, injected after the parameters cell as papermill injects them: ``TINY_PARAMETERS`` where a
+notebook has its own, else ``CHEAP_PARAMETERS`` (only those its parameters cell defines). This run is each
+notebook's only tiny run in CI: the ``test_notebook_NN_tiny_run_honours_its_parameters`` tests read what it
+printed and check that every parameter was honoured (the values differ from the defaults, so a parameter
+that is accepted but ignored fails them). Papermill itself runs notebooks 01, 02 and 07 with other values
+and every notebook with a bad one (tests/test_papermill.py).
 
 ``test_autograde_scores_a_submission`` runs the nbgrader pipeline of docs/INSTRUCTORS.md on notebook 01
 (``zip_collect``, ``autograde``, ``generate_feedback``):
@@ -51,6 +56,23 @@ CHEAP_PARAMETERS = {"THREADS": 1, "LIVE_TRAIN_STEPS": 2, "LIVE_VAE_STEPS": 2, "L
                     "NUM_SAMPLES": 8, "EVAL_SAMPLES": 16, "SAMPLES_PER_DIGIT": 2, "NUM_IMAGES": 2, "NFE_LIST": [2],
                     "GRID_SEEDS": 2, "CONTROLS_PER_DIGIT": 1, "MEASURED_SCALES": [1.0], "TOY_PAIRS": 64,
                     "TOY_TRAIN_STEPS": 5, "LIVE_PAIRS": 8, "PAIR_NFE": 2}
+NB04, NB05, NB06 = "04_samplers.ipynb", "05_latent_diffusion.ipynb", "06_text_conditioning.ipynb"
+NB08, NB09, NB10 = "08_flow_matching.ipynb", "09_controlnet.ipynb", "10_few_step.ipynb"
+# A notebook's own tiny values, chosen to differ from its defaults (and from each other) so that the
+# tests below can see each one honoured.
+TINY_PARAMETERS = {
+    NB04: dict(THREADS=1, NUM_SAMPLES=8, STEP_COUNTS=[3, 2], REFERENCE_STEPS=4, SAMPLER_NAMES=["ddim", "heun_karras"],
+               DDIM_STEPS=10, GRID_SEEDS=3),
+    NB05: dict(THREADS=1, LIVE_VAE_STEPS=2, LIVE_BATCH_SIZE=8, SAMPLING_STEPS=7, NUM_SAMPLES=4, EVAL_SAMPLES=24),
+    NB06: dict(THREADS=1, GUIDANCE_SCALE=2.5, SAMPLING_STEPS=4, SAMPLES_PER_DIGIT=2, LIVE_TRAIN_STEPS=1,
+               LIVE_BATCH_SIZE=4),
+    NB08: dict(THREADS=1, LIVE_TRAIN_STEPS=12, LIVE_BATCH_SIZE=4, NUM_SAMPLES=6, NFE_LIST=[3, 1], SHIFT=2.0,
+               GRID_SEEDS=2),
+    NB09: dict(THREADS=1, SAMPLING_STEPS=3, LIVE_TRAIN_STEPS=2, LIVE_BATCH_SIZE=4, CONTROLS_PER_DIGIT=1,
+               MEASURED_SCALES=[0.5, 2], CONDITIONING_SCALE=1.5),
+    NB10: dict(THREADS=1, TOY_PAIRS=64, TOY_TRAIN_STEPS=5, LIVE_PAIRS=4, PAIR_NFE=2, LIVE_TRAIN_STEPS=2,
+               LIVE_BATCH_SIZE=2, NUM_SAMPLES=6, NFE_LIST=[3, 1], GRID_SEEDS=2),
+}
 
 
 def load_script():
@@ -134,7 +156,8 @@ def with_parameters(source: str, overrides: dict) -> str:
 
 @contextmanager
 def kernel(cwd: Path):
-    """A fresh python3 kernel in ``cwd``; yields ``run(source) -> CellExecutionError | None``."""
+    """A fresh python3 kernel in ``cwd``; yields ``run(source) -> CellExecutionError | None``. The outputs of
+    the last cell run are in ``run.outputs``."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     client = NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(cwd)}})
@@ -146,6 +169,8 @@ def kernel(cwd: Path):
             client.execute_cell(cell, len(nb.cells) - 1)
         except CellExecutionError as error:
             return error
+        finally:
+            run.outputs = cell.outputs  # nbclient gives the cell a new list when it runs it
         return None
 
     with client.setup_kernel():
@@ -268,6 +293,11 @@ class StudentRun:
         self.unexpected = None  # (cell index, error, what was run) of the first error outside the stubs
         self.hidden_results = []  # (test cell index, error or None) with the instructor's solution
         self.wrong_results = []  # (test cell index, error or None) with a wrong solution
+        self.printed = []  # stdout of each cell of the notebook's own flow, in order (not the graders' re-runs)
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.printed)
 
 
 def exercises(cells) -> list[tuple[int, int]]:
@@ -290,15 +320,21 @@ def execute_student_version(name: str, student_dir: Path) -> StudentRun:
     def source(index: int) -> str:
         cell = student.cells[index]
         if "parameters" in cell.metadata.get("tags", []):
-            return with_parameters(cell.source, CHEAP_PARAMETERS)
+            return with_parameters(cell.source, TINY_PARAMETERS.get(name, CHEAP_PARAMETERS))
         return cell.source
 
     with kernel(student_dir) as run:
 
-        def must_run(index: int, code: str, what: str) -> bool:
+        def keep_stdout():
+            record.printed.extend(o.get("text", "") for o in run.outputs
+                                  if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+        def must_run(index: int, code: str, what: str, flow: bool = True) -> bool:
             error = run(code)
             if error is not None:
                 record.unexpected = (index, error, what)
+            elif flow:
+                keep_stdout()
             return error is None
 
         index = 0
@@ -320,6 +356,7 @@ def execute_student_version(name: str, student_dir: Path) -> StudentRun:
                 if error is not None:
                     first_error = (i, error)
                     break
+                keep_stdout()
             record.stubs.append((solution, *(first_error or (None, None))))
             if first_error is None or first_error[1].ename != "NotImplementedError":
                 return record
@@ -334,8 +371,8 @@ def execute_student_version(name: str, student_dir: Path) -> StudentRun:
             run(wrong_solution(instructor.cells[solution].source))
             record.wrong_results.append((test, run(instructor.cells[test].source)))
             # 5. back to the right answer for the cells after the exercise
-            if not (must_run(solution, instructor.cells[solution].source, "the instructor's solution, again")
-                    and must_run(test, source(test), "the exercise's test cell, again")):
+            if not (must_run(solution, instructor.cells[solution].source, "the instructor's solution, again", False)
+                    and must_run(test, source(test), "the exercise's test cell, again", False)):
                 return record
             index = test + 1
     return record
@@ -387,6 +424,74 @@ def test_a_wrong_solution_fails_the_exercise_tests(name, student_runs):
         f"only the exercise test cells {reached} were reached (see test_student_version_fails_only_at_the_exercises)"
     passed = [index for index, error in record.wrong_results if error is None]
     assert not passed, f"the test cells {passed} pass even when the solution returns {WRONG_VALUE}"
+
+
+# --------------------------------------------------------------------------------------------------
+# the tiny runs honour their parameters (what the student-version runs above printed)
+# --------------------------------------------------------------------------------------------------
+
+def tiny_stdout(student_runs, name: str) -> str:
+    record = student_runs(name)
+    if record.unexpected:
+        pytest.fail(f"{name}'s tiny run stopped early (see test_student_version_fails_only_at_the_exercises)")
+    return record.stdout
+
+
+def sampler_table_rows(text: str) -> set[tuple[str, int, int]]:
+    """(sampler, steps, NFE) of notebook 04's table rows (`name steps nfe fid confident [ms]`)."""
+    rows = re.findall(r"^([a-z_+]+)\s+(\d+)\s+(\d+)\s+\d+\.\d\s+\d\.\d\d(?:\s+\d+\.\d)?\s*$", text, re.MULTILINE)
+    return {(name, int(steps), int(nfe)) for name, steps, nfe in rows}
+
+
+def test_notebook_04_tiny_run_honours_its_parameters(student_runs):
+    text = tiny_stdout(student_runs, NB04)
+    assert "8 samples per run" in text
+    assert "on 1 thread(s)" in text
+    expected = {("ddim", 2, 2), ("ddim", 3, 3), ("heun_karras", 2, 3), ("heun_karras", 3, 5), ("ddpm", 4, 4)}
+    assert sampler_table_rows(text) == expected  # printed twice (with and without timings), same rows
+    assert "diffusers DDIMScheduler gives the same digits: True, with 10 network evaluations" in text
+    assert "Euler's method and unclipped DDIM agree to 0.05 everywhere: True, on average to 0.001: True" in text
+    assert "agrees False" not in text
+
+
+def test_notebook_05_tiny_run_honours_its_parameters(student_runs):
+    text = tiny_stdout(student_runs, NB05)
+    assert "24 samples each, DDPM 7 steps" in text
+    assert "std of the raw latents" in text and "image (1, 32, 32) -> latent (4, 8, 8)" in text
+
+
+def test_notebook_06_tiny_run_honours_its_parameters(student_runs):
+    text = tiny_stdout(student_runs, NB06)
+    assert re.search(r"adherence at w = 2\.5: \d\.\d\d of 20 samples", text)
+    assert "course_utils.guidance gives the same latents: True" in text
+
+
+def test_notebook_08_tiny_run_honours_its_parameters(student_runs):
+    text = tiny_stdout(student_runs, NB08)
+    assert "6 samples per run" in text
+    rows = re.findall(r"^(flow, Euler(?:, shift 2)?|DDPM, DDIM)\s+(\d+)\s+\d+\.\d\s+\d\.\d\d\s*$", text, re.MULTILINE)
+    assert sorted(rows) == sorted((name, nfe) for name in ("flow, Euler", "flow, Euler, shift 2", "DDPM, DDIM")
+                                  for nfe in ("1", "3"))
+    assert "diffusers' loop against ours, largest difference: 0.0e+00" in text
+    assert "Euler on the straight path against DDIM, largest difference below 1e-4: True" in text
+
+
+def test_notebook_09_tiny_run_honours_its_parameters(student_runs):
+    text = tiny_stdout(student_runs, NB09)
+    assert re.findall(r"^scale (\S+): Chamfer \d+\.\d\d px, IoU \d\.\d\d, prompt adherence \d\.\d\d$", text,
+                      re.MULTILINE) == ["0.5", "2"]
+    assert "largest difference, untrained ControlNet vs none: 0.0" in text
+    assert "notebook 06's loop with the residuals = StableDiffusionControlNetPipeline" in text
+    assert re.search(r"zero convolution: from [1-9]\.\de-0\d to [1-9]\.\de-0\d after 2 live steps", text)
+
+
+def test_notebook_10_tiny_run_honours_its_parameters(student_runs):
+    text = tiny_stdout(student_runs, NB10)
+    assert "6 samples per run" in text
+    rows = re.findall(r"^(flow model|reflowed)\s+(\d+)\s+\d+\.\d\s+\d\.\d\d\s*$", text, re.MULTILINE)
+    assert sorted(rows) == sorted((name, nfe) for name in ("flow model", "reflowed") for nfe in ("1", "3"))
+    assert re.search(r"after 2 steps$", text, re.MULTILINE)
+    assert "distance to a point" in text and text.count("/") >= 2  # one distance per NFE_LIST entry
 
 
 # --------------------------------------------------------------------------------------------------
