@@ -10,7 +10,7 @@ residuals added. The same captions
 and resumable run as ``train_text2image.py`` (``scripts/resumable.py``: state in --run-dir, each step seeded
 with (seed, step)).
 
-    python scripts/train_controlnet.py --steps 3000 --threads 1
+    python scripts/train_controlnet.py --steps 6000 --threads 1
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from train_text2image import batch_captions, caption_levels  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_arguments(parser, steps=3000, batch_size=64, lr=2e-4, warmup=100, ema_decay=0.999)
+    add_training_arguments(parser, steps=6000, batch_size=64, lr=2e-4, warmup=100, ema_decay=0.999)
     parser.add_argument("--drop-rate", type=float, default=0.5, help="share of captions replaced by \"\"")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "controlnet_mnist")
     parser.add_argument("--folder", type=Path, default=COURSE_CONTROLNET_DIR,
