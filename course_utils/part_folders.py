@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .checkpoints import CheckpointError, load_manifest, with_overwrite_flag, write_json
+from .checkpoints import CheckpointError, load_manifest, training_commands, with_overwrite_flag, write_json
 from .data import DATA_DIR, sha256_of
 from .validation import check_choice, check_path
 
@@ -49,16 +49,20 @@ def _check_folder_path(name: str, value) -> Path:
 
 
 def rebuild_command(part: str) -> str:
-    """The command that rewrites ``part`` of the course pipeline (from its training record when readable)."""
+    """The command that rewrites ``part`` of the course pipeline, from its training record when readable. A part
+    trained in stages (``--init-from``) gets every stage's command, first to last, joined by ``"`, then `"``
+    (the callers quote the result in backticks), each continuing from the previous one's output."""
     if not isinstance(part, str):
         raise TypeError(f"part must be the name of a pipeline part ({', '.join(PARTS)}), got {part!r}")
     if part not in PART_MANIFESTS:
         return REBUILD
     try:
-        command = load_manifest(DATA_DIR / PART_MANIFESTS[part]).get("command")
-    except CheckpointError:
-        command = None
-    return with_overwrite_flag(command if isinstance(command, str) else f"python scripts/{PART_SCRIPTS[part]}")
+        commands = training_commands(load_manifest(DATA_DIR / PART_MANIFESTS[part]))
+    except (CheckpointError, ValueError):  # unreadable, or a record without its commands
+        commands = []
+    if not all(isinstance(command, str) for command in commands) or not commands:
+        commands = [f"python scripts/{PART_SCRIPTS[part]}"]
+    return "`, then `".join(with_overwrite_flag(command) for command in commands)
 
 
 class PipelineFilesError(RuntimeError):
