@@ -211,11 +211,17 @@ def acceptance(table: dict) -> dict:
     return result
 
 
+def best_two_nfe_method(table: dict) -> str:
+    """The reflowed family's run that :func:`acceptance` found best at 2 NFE (the reflowed model's Euler before
+    the acceptance is computed)."""
+    return table.get("acceptance", {}).get("reflow_2nfe_method", "reflow euler")
+
+
 def break_even(table: dict) -> dict | None:
     """Images after which reflow's cost (pair sampling plus training, wall time) is repaid by sampling at 2 NFE
     instead of with the flow model's Euler sampler at the reference budget, at this run's ms per image."""
     runs, reference = table["runs"], table["settings"]["reference_nfe"]
-    best_two = table.get("acceptance", {}).get("reflow_2nfe_method", "reflow euler")
+    best_two = best_two_nfe_method(table)
     # the student's cost includes the reflowed model's (its lineage); the reflowed model's alone otherwise
     cost = table.get("student_costs" if best_two.startswith("student") else "costs", {})
     flow_run, reflow_run = runs.get(f"flow euler/{reference}"), runs.get(f"{best_two}/2")
@@ -276,8 +282,7 @@ def markdown_table(table: dict) -> str:
                       f"min on {student['training_threads']} thread(s), on the same pairs."]
     even = table.get("break_even")
     if even and even.get("images"):
-        best = table.get("acceptance", {}).get("reflow_2nfe_method", "reflow euler")
-        lines += ["", f"**Break-even**: sampling with {best} at 2 NFE instead of the flow model's "
+        lines += ["", f"**Break-even**: sampling with {best_two_nfe_method(table)} at 2 NFE instead of the flow model's "
                       f"{settings['reference_nfe']} Euler steps saves {even['saved_ms_per_image']:.1f} ms per image here, "
                       f"so the {even['cost_minutes']} min of pairs and training behind it are repaid after about "
                       f"{even['images']:,} images."]
@@ -288,7 +293,7 @@ def markdown_table(table: dict) -> str:
     if "fid_met" in check or "one_step_met" in check:
         parts = []
         if "fid_met" in check:
-            parts.append(f"{check.get('reflow_2nfe_method', 'reflow euler')} at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice "
+            parts.append(f"{best_two_nfe_method(table)} at 2 NFE FID {check['reflow_2nfe_fid']:.2f} against twice "
                          f"the flow model's best at "
                          f"<= {check['budget']} NFE ({check['flow_best_fid_within_budget']:.2f}): "
                          f"{'met' if check['fid_met'] else 'not met'}")
