@@ -25,7 +25,8 @@ the features that "MNIST FID" measures. The pixel-space pseudo-Huber loss (:func
 
 The straight-line loss and the ODE are :mod:`course_utils.flow`'s; this module adds what reflow needs: the pairs
 (:func:`reflow_pairs`), the loss on fixed pairs (:func:`reflow_loss`) with its noise levels
-(:func:`reflow_sigmas`), a measure of the bend that a one-step sampler pays for (:func:`x0_drift`), a loader for
+(:func:`reflow_sigmas`), a measure of the bend that a one-step sampler pays for (:func:`x0_drift`), noise held
+out from the shipped pairs for measuring (:func:`held_out_generator`), a loader for
 flow checkpoints outside ``data/`` (:func:`load_flow_file`) and the two-dimensional toy of notebook 10
 (:class:`IdealVelocity`, :class:`ToyVelocity`).
 """
@@ -46,7 +47,21 @@ from .validation import (DIFFUSION_SLACK, check_bool, check_choice, check_device
 TIME_SAMPLINGS = ("uniform", "u-shaped", "one-step")
 LOSSES = ("squared", "pseudo-huber")
 PSEUDO_HUBER_SCALE = 0.00054  # c = 0.00054 sqrt(d): Song & Dhariwal 2023, section 3.3
+HELD_OUT_SEED = 1_000_000  # seeds from here on draw noise no shipped model trained on (held_out_generator)
 U_SHAPE = 4.0  # Lee et al.'s a, the rate of the U-shaped density: --a 4 in every training command of their README
+
+
+def held_out_generator(seed: int = 0) -> torch.Generator:
+    """A CPU generator seeded with ``HELD_OUT_SEED + seed``: noise that the shipped reflowed model and its student
+    never trained on, for measuring them.
+
+    Their 50,000 pairs' noise came from seeds 0-99 (``scripts/make_reflow_pairs.py``: chunk k of 500 from
+    ``resumable.step_generator(0, k)``, seed k), and a model trained on pairs learns *their* noise-to-image map:
+    seeded with 0, an evaluation would score it on 500 of its own training noises. (Every shipped model's
+    training step k also drew from seed k, k < 1,000,000.)
+    """
+    check_integer("seed", seed, 0, 2**32 - 1 - HELD_OUT_SEED)
+    return torch.Generator().manual_seed(HELD_OUT_SEED + seed)
 
 
 def _check_model(model, batch_name: str, batch: torch.Tensor, *, sampling: bool = True) -> None:

@@ -1082,6 +1082,9 @@ def reflow_cases(f: Fixtures) -> list[Case]:
         case(rf.reflow_pairs, "shift=True", lambda: pairs(shift=True), "shift"),
         case(rf.reflow_pairs, "return_trajectory='yes'", lambda: pairs(return_trajectory="yes"), "return_trajectory"),
         case(rf.reflow_pairs, "progress=1", lambda: pairs(progress=1), "progress"),
+        case(rf.held_out_generator, "seed=-1", lambda: rf.held_out_generator(-1), "seed"),
+        case(rf.held_out_generator, "seed=2**32 (past the largest)", lambda: rf.held_out_generator(2**32), "seed"),
+        case(rf.held_out_generator, "seed=1.5", lambda: rf.held_out_generator(1.5), "seed"),
         case(rf.x0_drift, "a path that ends where it starts",
              lambda: rf.x0_drift([f.noise] * 3, [1.0, 0.5, 0.0]), "trajectory"),
     ]

@@ -458,6 +458,10 @@ def test_the_few_step_table_shows_what_an_older_manifest_did_not_record():
     text = compare_few_step.markdown_table({"settings": settings, "runs": {}, "data_floor_fid": 5.0, "costs": costs})
     assert ("**Cost of reflow**: 50,000 pairs at 20 NFE (euler), ? network evaluations, ? min on ? thread(s); "
             "training ? steps of 128 pairs (? noise levels), 30.0 min on 1 thread(s).") in text
+    assert "seed 0 (the noise of the first reflow pairs, which flatters reflow)" in text
+    settings["seed"] = reflow.HELD_OUT_SEED
+    text = compare_few_step.markdown_table({"settings": settings, "runs": {}, "data_floor_fid": 5.0, "costs": costs})
+    assert "seed 1,000,000 (noise none of the models trained on" in text
 
 
 def test_train_reflow_never_silently_replaces_a_shipped_model(capsys, tmp_path, tiny_models, torch_threads):
@@ -553,3 +557,15 @@ def test_the_cost_of_reflow_counts_every_stage_back_to_the_flow_model():
     assert compare_few_step.steps_text(cost["training_steps"]) == "8,000 + 2,000"
     unknown = compare_few_step.costs({**shipped, "wall_time_minutes": None})
     assert unknown["training_minutes"] is None  # one stage without its time: no total
+
+
+def test_held_out_noise_is_not_the_shipped_pairs_noise():
+    """The reflowed model's pairs drew chunk k's noise from seed k (k < 100): held-out noise must differ from all."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from resumable import step_generator
+
+    held_out = torch.randn((500, 1, 28, 28), generator=reflow.held_out_generator(0))
+    for chunk in (0, 1, 99):
+        pairs_noise = torch.randn((500, 1, 28, 28), generator=step_generator(0, chunk))
+        assert not torch.isclose(held_out, pairs_noise).flatten(1).all(1).any()
+    assert reflow.held_out_generator(3).initial_seed() == reflow.HELD_OUT_SEED + 3
