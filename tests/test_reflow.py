@@ -569,3 +569,19 @@ def test_held_out_noise_is_not_the_shipped_pairs_noise():
         pairs_noise = torch.randn((500, 1, 28, 28), generator=step_generator(0, chunk))
         assert not torch.isclose(held_out, pairs_noise).flatten(1).all(1).any()
     assert reflow.held_out_generator(3).initial_seed() == reflow.HELD_OUT_SEED + 3
+
+
+def test_the_break_even_prices_the_run_the_acceptance_found_best():
+    """The student's 2-NFE run wins here, so the break-even counts the student's costs and its sampling time."""
+    def run(method, nfe, fid, ms):
+        return {"method": method, "nfe": nfe, "mnist_fid": fid, "confident_share": 0.8, "ms_per_image": ms}
+
+    runs = [run("flow euler", 20, 10.0, 80.0), run("reflow euler", 2, 30.0, 10.0),
+            run("student euler-shifted", 2, 20.0, 12.0), run("student euler", 1, 30.0, 6.0)]
+    table = {"settings": {"reference_nfe": 20}, "runs": {f"{r['method']}/{r['nfe']}": r for r in runs},
+             "costs": {"pair_minutes": 50.0, "training_minutes": 100.0},
+             "student_costs": {"pair_minutes": 50.0, "training_minutes": 150.0}}
+    compare_few_step.summarise(table)
+    assert table["acceptance"]["reflow_2nfe_method"] == "student euler-shifted"
+    assert table["break_even"] == {"cost_minutes": 200.0, "saved_ms_per_image": 68.0,
+                                   "images": int(60_000 * 200.0 / 68.0)}
