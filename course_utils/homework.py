@@ -400,7 +400,7 @@ COURSE_QUIZ: dict[int, tuple[QuizQuestion, ...]] = {
             "are magnified: v divides by nothing (Salimans & Ho 2022).",
         ),
         QuizQuestion(
-            "Why is the timestep t an input of the noise predictor?",
+            "Why is the timestep t an input of the network?",
             ("The same kind of image needs different answers at different noise levels, so the network must know the level",
              "To make the network bigger", "It is only used for logging", "Because the sampler runs backwards"),
             0,

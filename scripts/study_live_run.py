@@ -127,7 +127,8 @@ def main(argv=None) -> int:
         quality = evaluate_samples(classifier, draw(model, objective, args, alpha_bar), reference)
         result["recipes"][name] = {
             "channels": list(channels), "objective": objective, "lr": lr, "warmup": warmup,
-            "batch_size": batch_size, "ema_decay": decay, "parameters": count_parameters(model), "steps": steps,
+            "batch_size": batch_size, "ema_decay": decay, "parameters": count_parameters(TinyUNet(channels)),
+            "steps": steps,
             "images": steps * batch_size, "confident_share": round(quality["confident_share"], 3),
             "mnist_fid": round(quality["fid"], 1)}
         print(name, result["recipes"][name], flush=True)

@@ -407,6 +407,7 @@ def test_study_live_run_trains_each_recipe_for_its_seconds_and_reads_its_samples
     for row in rows.values():
         assert row["steps"] >= 1 and row["images"] == row["steps"] * row["batch_size"]
         assert 0 <= row["confident_share"] <= 1 and row["channels"] == [16, 32, 64]
+        assert row["parameters"] > 100_000  # the UNet's, not its frozen EMA copy's trainable count (0)
     assert "| narrow UNet, flow | 16/32/64 | flow |" in markdown_path.read_text()
     with pytest.raises(SystemExit):
         study_live_run.parse_args(["--recipes", "wide UNet"])
