@@ -456,7 +456,7 @@ def test_notebook_04_tiny_run_honours_its_parameters(student_runs):
 
 def test_notebook_05_tiny_run_honours_its_parameters(student_runs):
     text = tiny_stdout(student_runs, NB05)
-    assert "24 samples each, DDPM 7 steps" in text
+    assert "24 samples, DDPM 7 steps, 24 real digits" in text
     assert "std of the raw latents" in text and "image (1, 32, 32) -> latent (4, 8, 8)" in text
 
 
