@@ -561,12 +561,9 @@ def test_the_cost_of_reflow_counts_every_stage_back_to_the_flow_model():
 
 def test_held_out_noise_is_not_the_shipped_pairs_noise():
     """The reflowed model's pairs drew chunk k's noise from seed k (k < 100): held-out noise must differ from all."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from resumable import step_generator
-
     held_out = torch.randn((500, 1, 28, 28), generator=reflow.held_out_generator(0))
     for chunk in (0, 1, 99):
-        pairs_noise = torch.randn((500, 1, 28, 28), generator=step_generator(0, chunk))
+        pairs_noise = make_reflow_pairs.chunk_noise(0, chunk, 500, 500)
         assert not torch.isclose(held_out, pairs_noise).flatten(1).all(1).any()
     assert reflow.held_out_generator(3).initial_seed() == reflow.HELD_OUT_SEED + 3
 
